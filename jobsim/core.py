@@ -10,7 +10,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DATA_FILES', 'user_cache_dir', 'project_root', 'data_dir', 'data_path', 'artifacts_dir', 'artifact_path', 'run_dir',
-           'get_device', 'seed_everything', 'get_logger']
+           'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #c005
 def user_cache_dir() -> Path: # jobsim's folder in the user's cache
@@ -67,7 +67,12 @@ def run_dir(name:str='default' # run name: one folder per run under `runs/`
     "Folder of one run (splits, metrics, figures), created on demand."
     return artifact_path('runs', name)
 
-# %% ../nbs/00_core.ipynb #c016
+# %% ../nbs/00_core.ipynb #c015
+def fine_tuned_dir() -> Path: # `artifacts/models/fine_tuned`
+    "Where `jobsim train` saves the fine-tuned model (may not exist yet)."
+    return artifact_path('models')/'fine_tuned'
+
+# %% ../nbs/00_core.ipynb #c018
 def get_device() -> str: # 'cuda', 'mps' or 'cpu'
     "The best torch device here: CUDA, then Apple MPS, then CPU."
     import torch
@@ -76,7 +81,7 @@ def get_device() -> str: # 'cuda', 'mps' or 'cpu'
     if mps is not None and mps.is_available(): return 'mps'
     return 'cpu'
 
-# %% ../nbs/00_core.ipynb #c018
+# %% ../nbs/00_core.ipynb #c020
 def seed_everything(seed:int=42 # one seed for python, numpy and torch
                    ) -> int:
     "Seed every random generator jobsim uses, for reproducible runs."
@@ -89,7 +94,7 @@ def seed_everything(seed:int=42 # one seed for python, numpy and torch
     except ImportError: pass
     return seed
 
-# %% ../nbs/00_core.ipynb #c020
+# %% ../nbs/00_core.ipynb #c022
 def get_logger(name:str='jobsim' # logger name
               ) -> logging.Logger:
     "jobsim's logger: INFO messages go to stderr once, whoever imports first."

@@ -13,7 +13,8 @@ log = get_logger('jobsim.models')
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'DEFAULT_MODEL', 'GPU_MODEL', 'ModelUnavailableError', 'canonical_name', 'minilm_package_dir',
-           'mpnet_zip_parts', 'is_model_dir', 'unpack_mpnet', 'hub_reachable', 'resolve_model', 'load_model']
+           'mpnet_zip_parts', 'is_model_dir', 'unpack_mpnet', 'hub_reachable', 'resolve_model', 'load_model',
+           'encode_titles']
 
 # %% ../nbs/00a_models.ipynb #c005
 MODELS = {
@@ -137,3 +138,17 @@ def load_model(name:str=DEFAULT_MODEL, # model name, hub id or local folder
     "Load a sentence-transformers model from a local folder, an offline package or the hub."
     src, where = resolve_model(name)
     return _load(src, where, device or get_device())
+
+# %% ../nbs/00a_models.ipynb #c023
+def encode_titles(model, # a SentenceTransformer, or anything with the same `encode`
+                  titles, # job titles (list, Series or array of str)
+                  batch_size:int=256, # titles per batch
+                  progress:bool|None=None # show a progress bar (default: for 1,000+ titles)
+                 ) -> 'np.ndarray': # (n, dim) float32, rows of unit length
+    "Encode titles into unit-length embeddings, batched."
+    import numpy as np
+    titles = [str(t) for t in titles]
+    if not titles: raise ValueError('no titles to encode')
+    progress = len(titles) >= 1000 if progress is None else progress
+    e = model.encode(titles, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True)
+    return np.asarray(e, dtype=np.float32)
