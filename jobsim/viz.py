@@ -11,6 +11,7 @@ import plotly.graph_objects as go, plotly.express as px
 from plotly.subplots import make_subplots
 from .core import run_dir, fine_tuned_dir, get_logger
 from .models import load_model, encode_titles, DEFAULT_MODEL, is_model_dir
+from .data import get_splits
 log = get_logger('jobsim.viz')
 
 # %% auto #0
