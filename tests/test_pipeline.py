@@ -1,0 +1,32 @@
+"`jobsim pipeline --quick` end to end: every stage runs, writes its artifacts, and a rerun skips them."
+import json, subprocess, sys
+from pathlib import Path
+
+
+def jobsim(*args):
+    return subprocess.run([str(Path(sys.executable).parent/'jobsim'), *args], capture_output=True, text=True)
+
+
+def test_quick_pipeline_runs_every_stage_then_skips_them(home):
+    r = jobsim('pipeline', '--quick')
+    assert r.returncode == 0, r.stderr[-3000:]
+    rd = home.resolve()/'runs'/'quick'
+    rec = json.loads((rd/'pipeline.json').read_text())
+    assert list(rec) == ['split', 'train', 'evaluate', 'plot', 'index']
+    assert all(s['status'] == 'done' and s['seconds'] >= 0 for s in rec.values())
+    for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv', 'evaluation.json', 'embedding_visualization.html', 'fine_tuned/modules.json'):
+        assert (rd/f).exists(), f
+    assert not (home/'models'/'fine_tuned').exists()          # a quick run never replaces the real fine-tuned model
+    ev = {e['model']: e for e in json.loads((rd/'evaluation.json').read_text())}
+    assert set(ev) == {'base', 'fine-tuned'} and 0 <= ev['fine-tuned']['recall@1'] <= 1
+    assert 'Recall@1' in r.stdout and 'voila nbs/08_demo.ipynb' in r.stdout   # the closing summary
+
+    again = jobsim('pipeline', '--quick')
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count('up to date, skipped') == 5
+
+
+def test_unknown_stage_is_a_clear_error(home):
+    r = jobsim('pipeline', '--quick', '--stages', 'split,nope')
+    assert r.returncode == 1
+    assert "unknown stage(s) ['nope']" in r.stderr
