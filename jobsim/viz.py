@@ -82,12 +82,12 @@ def tsne_figure(points:pd.DataFrame, # from `embed_subset`
     for col, p in enumerate(panels, 1):
         for i, s in enumerate(seeds):
             d = points[(points.panel == p) & (points.seed_title == s)]
-            fig.add_trace(go.Scatter(x=d.x, y=d.y, mode='markers', name=s, legendgroup=s, showlegend=col == 1,
+            fig.add_trace(go.Scatter(x=d.x, y=d.y, mode='markers', name=s if len(s) <= 40 else s[:38] + '…', legendgroup=s, showlegend=col == 1,
                                      marker=dict(size=9, color=palette[i % len(palette)], line=dict(width=0.5, color='white')),
                                      customdata=d[['jittered_title', 'seed_title']].to_numpy(),
                                      hovertemplate='%{customdata[0]}<br><i>seed: %{customdata[1]}</i><extra></extra>'), row=1, col=col)
     fig.update_xaxes(showticklabels=False, zeroline=False).update_yaxes(showticklabels=False, zeroline=False)
-    return fig.update_layout(title=title, height=620, width=1400, template='plotly_white', legend=dict(font=dict(size=10)))
+    return fig.update_layout(title=title, height=720, width=1400, template='plotly_white', legend=dict(font=dict(size=10), tracegroupgap=2))
 
 # %% ../nbs/06_viz.ipynb #c019
 def save_figure(fig:go.Figure, # the figure
