@@ -107,7 +107,9 @@ def stage_plot(cfg:PipelineConfig) -> list[Path]:
 def stage_index(cfg:PipelineConfig) -> list[Path]:
     "Search indexes of the job postings for the base and the fine-tuned model."
     from jobsim.search import build_index
-    return [build_index(name, progress=True).path for name in (cfg.base_model or default_base(), str(cfg.model_dir))]
+    from jobsim.data import load_postings
+    postings = load_postings()   # read once for both indexes
+    return [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(), str(cfg.model_dir))]
 
 def default_base() -> str:
     "The base model of the device's default schedule."
