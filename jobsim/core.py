@@ -5,12 +5,13 @@
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
 import os, random, logging, importlib.util
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['DATA_FILES', 'user_cache_dir', 'project_root', 'data_dir', 'data_path', 'artifacts_dir', 'artifact_path', 'run_dir',
-           'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
+__all__ = ['DATA_FILES', 'user_cache_dir', 'project_root', 'data_dir', 'temp_env', 'data_path', 'artifacts_dir', 'artifact_path',
+           'run_dir', 'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #c005
 def user_cache_dir() -> Path: # jobsim's folder in the user's cache
@@ -33,6 +34,19 @@ def data_dir() -> Path: # the folder holding `jittered_titles.csv` and friends
     "Folder jobsim reads its data from: `$JOBSIM_DATA`, else `<user cache>/jobsim/data`."
     env = os.environ.get('JOBSIM_DATA')
     return Path(env).expanduser().resolve() if env else user_cache_dir()/'data'
+
+# %% ../nbs/00_core.ipynb #tempenv2
+@contextmanager
+def temp_env(**values:str # variable name -> value, e.g. JOBSIM_HOME='/tmp/x'
+            ):
+    "Set environment variables for the duration of a `with` block, then restore them."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 # %% ../nbs/00_core.ipynb #c008
 def data_path(name:str # a file name in the data folder, e.g. 'jittered_titles.csv'

@@ -11,11 +11,12 @@ import numpy as np, pandas as pd
 from .core import run_dir, fine_tuned_dir, get_device, seed_everything, get_logger
 from .data import clean_title, get_splits, load_seeds, load_postings
 from .models import load_model, encode_titles, DEFAULT_MODEL, GPU_MODEL
+from .evaluate import rank_metrics
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'DISTANCES', 'CPU_SCHEDULE', 'TrainConfig', 'default_config', 'check_training_data', 'seed_pool',
-           'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets', 'val_triplets', 'title_scores', 'TitleEvaluator',
+           'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets', 'val_triplets', 'val_scores', 'TitleEvaluator',
            'make_loss', 'training_args', 'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'train', 'train_cli',
            'time_steps']
 
@@ -166,7 +167,7 @@ def val_triplets(df:pd.DataFrame, # validation rows
     return pd.DataFrame({'anchor': np.repeat(df.jittered_title.astype(str).to_numpy(), n_neg), 'positive': pos, 'negative': neg})
 
 # %% ../nbs/04_finetune.ipynb #c024
-def title_scores(model, # a SentenceTransformer
+def val_scores(model, # a SentenceTransformer
                  triplets:pd.DataFrame, # `val_triplets(...)`
                  batch_size:int=256 # encoding batch size
                 ) -> dict: # 'triplet_accuracy', 'recall@1', 'mrr@10'
@@ -182,13 +183,14 @@ def title_scores(model, # a SentenceTransformer
     sim = a[ai.get_indexer(first.anchor)] @ s.T
     target = sim[np.arange(len(first)), si.get_indexer(first.positive)]
     rank = (sim > target[:, None]).sum(1) + 1
-    return {'triplet_accuracy': acc, 'recall@1': float((rank == 1).mean()), 'mrr@10': float(np.where(rank <= 10, 1/rank, 0).mean())}
+    m = rank_metrics(rank, ks=(1, 10))
+    return {'triplet_accuracy': acc, 'recall@1': m['recall@1'], 'mrr@10': m['mrr@10']}
 
 # %% ../nbs/04_finetune.ipynb #c025
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 class TitleEvaluator(SentenceEvaluator):
-    "Validation during training: `title_scores` on fixed triplets; MRR@10 is the primary metric."
+    "Validation during training: `val_scores` on fixed triplets; MRR@10 is the primary metric."
     def __init__(self, triplets:pd.DataFrame, # `val_triplets(...)`
                  name:str='val', # prefix of the logged metrics
                  batch_size:int=256 # encoding batch size
@@ -198,7 +200,7 @@ class TitleEvaluator(SentenceEvaluator):
         self.primary_metric = 'mrr@10'
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict:
-        scores = self.prefix_name_to_metrics(title_scores(model, self.triplets, self.batch_size), self.name)
+        scores = self.prefix_name_to_metrics(val_scores(model, self.triplets, self.batch_size), self.name)
         self.store_metrics_in_model_card_data(model, scores, epoch, steps)
         return scores
 
