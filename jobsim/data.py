@@ -12,10 +12,11 @@ from .core import data_path, run_dir, get_logger
 log = get_logger('jobsim.data')
 
 # %% auto #0
-__all__ = ['log', 'JITTER_COLS', 'SEED_COLS', 'POSTING_COLS', 'ONET_RE', 'MAJOR_GROUPS', 'SPLIT_FILES', 'read_table',
-           'validate_titles', 'load_jittered', 'load_seeds', 'major_group', 'split_title', 'clean_title', 'Splits',
-           'stratified_split', 'save_splits', 'load_splits', 'get_splits', 'clean_posting_title', 'load_postings',
-           'split_cli']
+__all__ = ['log', 'JITTER_COLS', 'SEED_COLS', 'POSTING_COLS', 'ONET_RE', 'MAJOR_GROUPS', 'SPLIT_FILES', 'POSTING_PARTS',
+           'POSTING_SPLIT_FILE', 'read_table', 'validate_titles', 'load_jittered', 'load_seeds', 'major_group',
+           'split_title', 'clean_title', 'Splits', 'stratified_split', 'save_splits', 'load_splits', 'get_splits',
+           'clean_posting_title', 'load_postings', 'normalise_title', 'split_postings', 'save_posting_split',
+           'get_posting_split', 'posting_part', 'split_cli']
 
 # %% ../nbs/01_data.ipynb #c005
 JITTER_COLS = ['jittered_title', 'seed_title', 'onet_code', 'onet_name']
@@ -181,6 +182,69 @@ def load_postings(path:str|Path|None=None # default: `job_postings.parquet` in t
     df = df.assign(job_posting_title=df.job_posting_title.map(clean_posting_title, na_action='ignore')) if 'job_posting_title' in df else df
     return validate_titles(df, POSTING_COLS[:4], ['job_posting_title'], path.name)
 
+# %% ../nbs/01_data.ipynb #p002
+def normalise_title(title:str # a job title
+                   ) -> str: # lower case, punctuation turned into spaces, spacing squeezed
+    "The key under which titles count as the same: case, punctuation and spacing ignored."
+    t = re.sub(r"[^\w&+#/]+", ' ', str(title).lower().replace('_', ' '))
+    return re.sub(r'\s+', ' ', t).strip()
+
+# %% ../nbs/01_data.ipynb #p004
+POSTING_PARTS = ('train', 'dev', 'test')
+
+def split_postings(postings:pd.DataFrame, # `load_postings()`: needs `job_posting_title` and `onet_code`
+                   fracs:tuple=(0.6, 0.2, 0.2), # shares of distinct titles for train, dev, test
+                   seed:int=42, # random seed; the same seed gives the same split
+                   min_titles:int=5 # codes with fewer distinct titles are dealt out from one shared pool
+                  ) -> pd.DataFrame: # the postings with `title_key` and `part` columns
+    "Split postings by distinct normalised title into train/dev/test, stratified by O*NET code."
+    if missing := [c for c in ('job_posting_title', 'onet_code') if c not in postings.columns]: raise ValueError(f'postings are missing column(s) {missing}')
+    if postings.empty: raise ValueError('cannot split an empty postings table')
+    if len(fracs) != 3 or min(fracs) <= 0 or abs(sum(fracs) - 1) > 1e-6: raise ValueError(f'fracs must be three positive shares that sum to 1, got {fracs}')
+    df = postings.assign(title_key=postings.job_posting_title.map(normalise_title))
+    titles = df.groupby('title_key').onet_code.agg(lambda s: s.value_counts().index[0]).rename('code').reset_index().sort_values(['code', 'title_key'])
+    rng, part = np.random.default_rng(seed), {}
+    def deal(keys):
+        keys = rng.permutation(np.asarray(keys))
+        cut = np.round(np.cumsum(fracs)[:2] * len(keys)).astype(int)
+        for name, chunk in zip(POSTING_PARTS, np.split(keys, cut)): part.update(dict.fromkeys(chunk, name))
+    sizes = titles.code.map(titles.code.value_counts())
+    for code, g in titles[sizes >= min_titles].groupby('code', sort=True): deal(g.title_key)
+    deal(titles[sizes < min_titles].title_key)
+    return df.assign(part=df.title_key.map(part))
+
+# %% ../nbs/01_data.ipynb #p007
+POSTING_SPLIT_FILE = 'postings_split.csv'
+
+def save_posting_split(split:pd.DataFrame, # `split_postings(...)`
+                       out_dir:str|Path|None=None # default: the default run's folder
+                      ) -> Path:
+    "Write the posting split as `postings_split.csv` in a run folder."
+    out_dir = Path(out_dir) if out_dir else run_dir(); out_dir.mkdir(parents=True, exist_ok=True)
+    split.to_csv(out_dir/POSTING_SPLIT_FILE, index=False)
+    return out_dir/POSTING_SPLIT_FILE
+
+def get_posting_split(run:str|Path|None=None, # run folder; the split is read from it when present
+                      seed:int=42 # seed of a fresh split when the run has none
+                     ) -> pd.DataFrame: # all postings with `title_key` and `part`
+    "The run's saved posting split if it has one, else a fresh split of `load_postings()`."
+    f = (Path(run) if run else run_dir())/POSTING_SPLIT_FILE
+    if f.exists(): return validate_titles(read_table(f), POSTING_COLS[:4] + ['title_key', 'part'], ['job_posting_title'], f.name)
+    return split_postings(load_postings(), seed=seed)
+
+def posting_part(split:pd.DataFrame, # `get_posting_split(...)`
+                 part:str='test' # 'train', 'dev' or 'test'
+                ) -> pd.DataFrame: # one row per distinct title: `job_posting_title`, `onet_code`, `onet_name`, `n_postings`
+    "The distinct titles of one part of the posting split, each with its (most common) code."
+    if part not in POSTING_PARTS: raise ValueError(f'unknown posting part {part!r}: use one of {", ".join(POSTING_PARTS)}')
+    d = split[split.part == part]
+    n = d.groupby('title_key').size()
+    top = d.groupby(['title_key', 'onet_code']).size().rename('k').reset_index().sort_values(['title_key', 'k'], ascending=[True, False]).drop_duplicates('title_key')
+    first = d.drop_duplicates('title_key').set_index('title_key')[['job_posting_title']]
+    names = d.drop_duplicates('onet_code').set_index('onet_code').onet_name
+    out = top.set_index('title_key').join(first).assign(onet_name=lambda x: x.onet_code.map(names), n_postings=n)
+    return out.reset_index()[['job_posting_title', 'onet_code', 'onet_name', 'n_postings', 'title_key']]
+
 # %% ../nbs/01_data.ipynb #c043
 from fastcore.script import call_parse, Param
 
@@ -189,11 +253,17 @@ def split_cli(run:str='default', # run name (folder under artifacts/runs) or a f
               val_frac:float=0.1, # share of each O*NET code's seed titles for validation
               test_frac:float=0.1, # share for test
               seed:int=42, # random seed
-              data:str=None # jittered titles CSV (default: `jittered_titles.csv` in the data folder)
+              data:str=None, # jittered titles CSV (default: `jittered_titles.csv` in the data folder)
+              postings:str=None # labelled postings to split by title (default: `job_postings.parquet`; 'none' to skip)
              ):
-    "Split the jittered titles by seed title into train/val/test CSVs."
+    "Split the jittered titles by seed title into train/val/test CSVs, and the postings by title into train/dev/test."
     splits = stratified_split(load_jittered(data), val_frac, test_frac, seed)
     out = Path(run) if ('/' in run or Path(run).is_dir()) else run_dir(run)
     paths = save_splits(splits, out)
     for k, df in splits._asdict().items(): print(f'{k:5} {len(df):6,} rows {df.seed_title.nunique():5,} seed titles {df.onet_code.nunique():4,} codes -> {paths[k]}')
+    if postings != 'none':
+        pp = split_postings(load_postings(postings or None), seed=seed)
+        paths['postings'] = save_posting_split(pp, out)
+        counts = pp.drop_duplicates('title_key').part.value_counts()
+        print('postings ' + ', '.join(f'{p} {counts.get(p, 0):,}' for p in POSTING_PARTS) + f' distinct titles -> {paths["postings"]}')
     return paths

@@ -15,11 +15,11 @@ from fastcore.script import call_parse
 log = get_logger('jobsim.evaluate')
 
 # %% auto #0
-__all__ = ['log', 'BASELINES', 'embed', 'is_matcher', 'title_scores', 'pair_scores', 'true_ranks', 'corpus_titles',
-           'rank_metrics', 'retrieval_metrics', 'rank_queries', 'sample_negatives', 'triplet_metrics',
+__all__ = ['log', 'BASELINES', 'POSTING_PART_OF', 'OOD_KEYS', 'embed', 'is_matcher', 'title_scores', 'pair_scores', 'true_ranks',
+           'corpus_titles', 'rank_metrics', 'retrieval_metrics', 'rank_queries', 'sample_negatives', 'triplet_metrics',
            'posting_onet_metrics', 'TfidfEncoder', 'FuzzyMatcher', 'load_encoder', 'model_label', 'MemoEncoder',
-           'evaluation_data', 'evaluate_model', 'ir_evaluator_metrics', 'metrics_table', 'fine_tuned_base',
-           'default_models', 'evaluate_cli']
+           'evaluation_data', 'neighbour_metrics', 'ood_metrics', 'ood_composite', 'evaluate_model',
+           'ir_evaluator_metrics', 'metrics_table', 'fine_tuned_base', 'default_models', 'evaluate_cli']
 
 # %% ../nbs/02_evaluate.ipynb #c007
 def embed(model, # an encoder: `encode(list[str]) -> array`
@@ -353,6 +353,66 @@ def evaluation_data(split:str='test', # 'train', 'val' or 'test'
         seeds = pd.concat([seeds[own], seeds[~own].sample(n=min(5*int(sample), int((~own).sum())), random_state=seed)])
     return df, postings, seeds
 
+# %% ../nbs/02_evaluate.ipynb #o002
+def neighbour_metrics(model, # an encoder or a matcher
+                      df:pd.DataFrame, # a split's rows: seed_title, onet_code
+                      seeds:pd.DataFrame|None=None, # all seed titles: seed_title, onet_code (default: `load_seeds()`)
+                      k:int=5, # precision cut-off
+                      batch_size:int=256 # titles per encoding batch
+                     ) -> dict: # neigh_p@k, neigh_map, n_neighbour_queries
+    "Each split seed title ranks all other seed titles; those of its O*NET code are relevant: P@k and MAP."
+    seeds = (load_seeds() if seeds is None else seeds).drop_duplicates('seed_title')
+    codes = seeds.onet_code.astype(str).to_numpy(); docs = seeds.seed_title.astype(str).tolist()
+    q = df.drop_duplicates('seed_title')
+    q = q[q.seed_title.isin(set(docs))]
+    n_code = pd.Series(codes).value_counts()
+    q = q[q.onet_code.astype(str).map(n_code).fillna(0).to_numpy() > 1]   # a code with one seed title has no neighbour
+    if q.empty: raise ValueError('no seed title of the split has another seed title of its O*NET code')
+    qi = pd.Index(docs).get_indexer(q.seed_title.astype(str))
+    s = title_scores(model, q.seed_title.astype(str).tolist(), docs) if is_matcher(model) else None
+    if s is None:
+        e = embed(model, docs, batch_size); s = e[qi] @ e.T
+    s = np.array(s, dtype=np.float32); s[np.arange(len(qi)), qi] = -np.inf   # never itself
+    rel = codes[None, :] == q.onet_code.astype(str).to_numpy()[:, None]; rel[np.arange(len(qi)), qi] = False
+    order = np.argsort(-s, axis=1, kind='stable')
+    hit = np.take_along_axis(rel, order, axis=1)
+    cum = np.cumsum(hit, axis=1)
+    ap = (hit * cum / np.arange(1, hit.shape[1] + 1)).sum(1) / hit.sum(1)
+    return {f'neigh_p@{k}': float((cum[:, k-1] / k).mean()), 'neigh_map': float(ap.mean()), 'n_neighbour_queries': int(len(q))}
+
+# %% ../nbs/02_evaluate.ipynb #o005
+POSTING_PART_OF = {'train': 'train', 'val': 'dev', 'test': 'test'}
+OOD_KEYS = ('post_acc@1', 'post_acc@5', 'post_major_acc@1', 'style_recall@1', 'style_mrr@10', 'neigh_p@5', 'neigh_map')
+
+def ood_metrics(model, # an encoder or a matcher
+                df:pd.DataFrame, # the split's rows (its seed titles are rewritten and ranked)
+                split:str='test', # which split `df` is: picks the posting part ('val' -> 'dev')
+                run=None, # run folder holding the posting split (default: the default run, else a fresh split)
+                seeds:pd.DataFrame|None=None, # all seed titles (default: `load_seeds()`)
+                sample:int|None=None, # keep this many random posting titles (None: all)
+                seed:int=42, # seed of the sample and of the rewrites
+                batch_size:int=256 # titles per encoding batch
+               ) -> dict: # post_*, style_*, neigh_* metrics and their counts
+    "Postings, posting-style rewrites and occupational neighbours: the out-of-distribution metrics."
+    from jobsim.data import get_posting_split, posting_part
+    from jobsim.style import style_from_split, posting_style_set
+    seeds = load_seeds() if seeds is None else seeds
+    if isinstance(run, str) and not ('/' in run or Path(run).is_dir()): run = run_dir(run)
+    pp = get_posting_split(run)
+    posts = posting_part(pp, POSTING_PART_OF[split])
+    if sample: posts = posts.sample(n=min(int(sample), len(posts)), random_state=seed)
+    out = {f'post_{k}': v for k, v in posting_onet_metrics(model, posts, seeds, batch_size=batch_size).items() if k in ('acc@1', 'acc@5', 'major_acc@1', 'n_postings')}
+    rs = posting_style_set(df, style_from_split(pp), n=3, seed=seed)
+    r = retrieval_metrics(model, rs, 'all', batch_size=batch_size)
+    out.update({'style_recall@1': r['recall@1'], 'style_mrr@10': r['mrr@10'], 'n_style_queries': r['n_queries']})
+    out.update(neighbour_metrics(model, df, seeds, batch_size=batch_size))
+    return out
+
+def ood_composite(m:dict # metrics with the keys of `ood_metrics`
+                 ) -> float: # the mean of posting acc@1 and acc@5, style Recall@1 and neighbours P@5
+    "One number to choose by on the dev sets: the mean of four out-of-distribution metrics."
+    return float(np.mean([m['post_acc@1'], m['post_acc@5'], m['style_recall@1'], m['neigh_p@5']]))
+
 # %% ../nbs/02_evaluate.ipynb #c052
 def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `load_encoder`
                    split:str='test', # 'train', 'val' or 'test'
@@ -362,9 +422,10 @@ def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `loa
                    seed:int=42, # random seed for sampling and negatives
                    postings:pd.DataFrame|None=None, # labelled postings (default: `load_postings()`)
                    seeds:pd.DataFrame|None=None, # seed titles the postings are matched against (default: `load_seeds()`)
-                   batch_size:int=256 # titles per encoding batch
+                   batch_size:int=256, # titles per encoding batch
+                   ood:bool=True # also the out-of-distribution metrics (`ood_metrics`)
                   ) -> dict: # model, split, corpus, every metric and its counts, seconds
-    "Retrieval, triplet and posting metrics of one model on one split."
+    "Retrieval, triplet and posting metrics of one model on one split, and the out-of-distribution ones."
     df, postings, seeds = evaluation_data(split, run, sample, seed, postings, seeds)
     name = model_or_name if isinstance(model_or_name, (str, Path)) else None
     model = load_encoder(str(model_or_name)) if name is not None else model_or_name
@@ -374,6 +435,7 @@ def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `loa
     out.update(retrieval_metrics(scorer, df, corpus, batch_size=batch_size))
     out.update(triplet_metrics(scorer, df, seed=seed, batch_size=batch_size))
     out.update(posting_onet_metrics(scorer, postings, seeds, batch_size=batch_size))
+    if ood: out.update(ood_metrics(scorer, df, split, run, load_seeds() if sample else seeds, 5*int(sample) if sample else None, seed, batch_size))
     out['seconds'] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -404,7 +466,7 @@ def _slug(name:str) -> str: return re.sub(r'[^A-Za-z0-9._-]+', '_', str(name).rs
 def metrics_table(results:list[dict] # `evaluate_model` results
                  ) -> pd.DataFrame: # one row per model, metrics rounded for reading
     "The metrics of several models side by side."
-    cols = ['recall@1', 'recall@5', 'recall@10', 'mrr@10', 'ndcg@10', 'triplet_accuracy', 'cos_pos', 'cos_neg', 'margin', 'acc@1', 'acc@5', 'major_acc@1', 'major_acc@5']
+    cols = ['recall@1', 'recall@5', 'recall@10', 'mrr@10', 'ndcg@10', 'triplet_accuracy', 'cos_pos', 'cos_neg', 'margin', 'acc@1', 'acc@5', 'major_acc@1', 'major_acc@5', *OOD_KEYS]
     df = pd.DataFrame(results).set_index('model')
     return df[[c for c in cols if c in df.columns]].astype(float).round(4)
 

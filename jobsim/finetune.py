@@ -16,9 +16,10 @@ log = get_logger('jobsim.finetune')
 
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'DISTANCES', 'CPU_SCHEDULE', 'TrainConfig', 'default_config', 'check_training_data', 'seed_pool',
-           'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets', 'val_triplets', 'val_scores', 'TitleEvaluator',
-           'make_loss', 'training_args', 'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'train', 'train_cli',
-           'time_steps']
+           'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets', 'CodeAwareBatchSampler', 'val_triplets',
+           'val_scores', 'TitleEvaluator', 'make_loss', 'training_args', 'RedrawNegatives', 'save_atomic',
+           'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train', 'train_cli', 'time_steps',
+           'dev_scores', 'try_recipes']
 
 # %% ../nbs/04_finetune.ipynb #c005
 LOSSES = ('triplet', 'mnrl')
@@ -43,6 +44,10 @@ class TrainConfig:
     max_steps:int = -1 # stop after this many steps (-1: run all epochs)
     train_rows:int|None = None # train on a random sample of this many rows (None: all)
     val_rows:int|None = None # validate on a random sample of this many anchors (None: all)
+    posting_anchors:bool = False # labelled titles of the posting train part as extra anchors (positive: a seed title of their code)
+    code_pairs:bool = False # seed title -> another seed title of its code as extra rows
+    style_rate:float = 0. # share of jittered anchors rewritten in posting style each epoch (0: none)
+    code_aware:bool = False # MNRL batches hold one row per O*NET code; random triplet negatives come from other codes
     seed:int = 42 # one seed for the split draws, negatives and torch
 
 # %% ../nbs/04_finetune.ipynb #c007
@@ -73,6 +78,8 @@ def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `
     if cfg.batch_size < 2: raise ValueError(f'batch_size must be at least 2, got {cfg.batch_size}')
     if cfg.batch_size > len(train): raise ValueError(f'batch_size {cfg.batch_size} is larger than the {len(train)} training rows')
     if cfg.epochs <= 0 and cfg.max_steps <= 0: raise ValueError(f'epochs must be positive, got {cfg.epochs}')
+    if not 0 <= cfg.style_rate <= 1: raise ValueError(f'style_rate is a share of the anchors, between 0 and 1, got {cfg.style_rate}')
+    if cfg.code_aware and cfg.loss == 'mnrl' and train.onet_code.nunique() < cfg.batch_size: raise ValueError(f'code-aware batches of {cfg.batch_size} need at least {cfg.batch_size} O*NET codes in the training set, it has {train.onet_code.nunique()}')
 
 # %% ../nbs/04_finetune.ipynb #c013
 def seed_pool(df:pd.DataFrame # rows with `seed_title` and `onet_code`
@@ -103,56 +110,122 @@ def mine_hard_negatives(model, # a SentenceTransformer (the base or the one bein
 def draw_negatives(positives:np.ndarray, # positive (cleaned seed) title of each anchor
                    pool:pd.DataFrame, # `seed_pool(...)`: where negatives come from
                    rng:np.random.Generator, # the random generator of this draw
-                   hard:np.ndarray|None=None # `mine_hard_negatives(...)` result, or None for random negatives
+                   hard:np.ndarray|None=None, # `mine_hard_negatives(...)` result, or None for random negatives
+                   other_code:bool=False # random negatives from other O*NET codes only
                   ) -> np.ndarray: # one negative title per anchor
     "One negative per anchor: a random other seed title, or one of its positive's hard negatives."
-    titles = pool.title.to_numpy()
+    titles, codes = pool.title.to_numpy(), pool.onet_code.to_numpy()
     pos_idx = pd.Index(titles).get_indexer(positives)
     if (pos_idx < 0).any(): raise ValueError(f'{int((pos_idx < 0).sum())} positive(s) are not in the seed pool')
     if hard is not None: return titles[hard[pos_idx, rng.integers(0, hard.shape[1], len(pos_idx))]]
     neg = rng.integers(0, len(titles) - 1, len(pos_idx))
-    return titles[neg + (neg >= pos_idx)] # skip over the positive itself
+    neg = neg + (neg >= pos_idx) # skip over the positive itself
+    if other_code:
+        if len(set(codes)) < 2: raise ValueError('negatives of other O*NET codes need seed titles of at least 2 codes')
+        for _ in range(100):
+            same = np.flatnonzero(codes[neg] == codes[pos_idx])
+            if not len(same): break
+            neg[same] = rng.integers(0, len(titles), len(same))
+    return titles[neg]
 
 # %% ../nbs/04_finetune.ipynb #c019
 class OnlineTriplets:
-    "Training triplets whose negatives are re-drawn for every epoch."
+    "Training rows whose positives, rewrites and negatives are re-drawn for every epoch."
     def __init__(self, train:pd.DataFrame, # training rows
                  hard:bool=False, # mine hard negatives (else random)
                  hard_k:int=10, # nearest other-code seeds to draw hard negatives from
                  with_negative:bool=True, # include a negative column (False: anchor/positive pairs, for MNRL)
-                 seed:int=42 # base seed; epoch e draws with seed + e
+                 seed:int=42, # base seed; epoch e draws with seed + e
+                 postings:pd.DataFrame|None=None, # labelled posting titles (`job_posting_title`, `onet_code`) as extra anchors
+                 code_pairs:bool=False, # add (seed title, another seed title of its code) pairs
+                 style=None, # a `jobsim.style.PostingStyle` to rewrite jittered anchors with
+                 style_rate:float=0., # share of jittered anchors rewritten in posting style each epoch
+                 code_aware:bool=False # random negatives never share the positive's O*NET code
                 ):
-        self.anchors = train.jittered_title.astype(str).to_numpy()
-        self.positives = train.seed_title.map(clean_title).to_numpy()
         self.pool, self.hard, self.hard_k, self.with_negative, self.seed = seed_pool(train), hard, hard_k, with_negative, seed
+        self.style, self.style_rate, self.code_aware = style, style_rate, code_aware
+        self.by_code = self.pool.groupby('onet_code').title.apply(lambda s: s.to_numpy()).to_dict()
+        jit = train.jittered_title.astype(str).to_numpy()
+        anchors, fixed, codes, kinds = [jit], [train.seed_title.map(clean_title).to_numpy()], [train.onet_code.astype(str).to_numpy()], [np.zeros(len(train), int)]
+        if postings is not None and len(postings):
+            p = postings[postings.onet_code.astype(str).isin(self.by_code)]
+            self.n_postings_dropped = len(postings) - len(p)   # their code has no training seed title to pair with
+            anchors.append(p.job_posting_title.astype(str).to_numpy()); fixed.append(np.full(len(p), None)); codes.append(p.onet_code.astype(str).to_numpy()); kinds.append(np.ones(len(p), int))
+        if code_pairs:
+            s = self.pool[self.pool.onet_code.map(lambda c: len(self.by_code[c])) > 1]
+            anchors.append(s.title.to_numpy()); fixed.append(np.full(len(s), None)); codes.append(s.onet_code.to_numpy()); kinds.append(np.full(len(s), 2))
+        self.base_anchors, self.fixed_pos = np.concatenate(anchors).astype(object), np.concatenate(fixed)
+        self.codes, self.kinds = np.concatenate(codes), np.concatenate(kinds)
         self.epoch, self.negatives = None, None
-        if with_negative and not hard: self.redraw(0)
+        self.redraw(0) if not hard else self._draw_rows(0)
+
+    def _draw_rows(self, epoch:int):
+        "This epoch's anchors (some rewritten) and positives (re-drawn same-code seeds for postings and pairs)."
+        rng = np.random.default_rng(self.seed + 1000 + epoch)
+        self.anchors, self.positives = self.base_anchors.copy(), self.fixed_pos.copy()
+        for i in np.flatnonzero(self.kinds > 0):
+            choices = self.by_code[self.codes[i]]
+            if self.kinds[i] == 2: choices = choices[choices != self.anchors[i]]
+            self.positives[i] = choices[rng.integers(len(choices))]
+        if self.style is not None and self.style_rate > 0:
+            from jobsim.style import rewrite_title
+            for i in np.flatnonzero((self.kinds == 0) & (rng.random(len(self.kinds)) < self.style_rate)):
+                self.anchors[i] = rewrite_title(self.anchors[i], self.style, rng)
 
     def redraw(self, epoch:int, # epoch number (seeds the draw)
                model=None # model to mine hard negatives with
               ):
-        "Draw this epoch's negatives (mining with `model` when hard)."
-        if not self.with_negative or epoch == self.epoch: return self
+        "Draw this epoch's rows and negatives (mining with `model` when hard)."
+        if epoch == self.epoch: return self
         if self.hard and model is None: raise ValueError('hard negatives need a model to mine them with')
-        nn = mine_hard_negatives(model, self.pool, self.hard_k) if self.hard else None
-        self.negatives = draw_negatives(self.positives, self.pool, np.random.default_rng(self.seed + epoch), nn)
+        self._draw_rows(epoch)
+        if self.with_negative:
+            nn = mine_hard_negatives(model, self.pool, self.hard_k) if self.hard else None
+            self.negatives = draw_negatives(self.positives.astype(str), self.pool, np.random.default_rng(self.seed + epoch), nn, self.code_aware)
         self.epoch = epoch
         return self
 
     def _fill(self, batch):
-        if 'negative' in batch: batch['negative'] = [self.negatives[int(i)] for i in batch['negative']]
-        return batch
+        idx = [int(i) for i in batch['anchor']]
+        out = {'anchor': [self.anchors[i] for i in idx], 'positive': [self.positives[i] for i in idx]}
+        if 'negative' in batch: out['negative'] = [self.negatives[i] for i in idx]
+        return out
 
     def dataset(self):
-        "A `datasets.Dataset` of (anchor, positive[, negative]) reading the current negatives."
+        "A `datasets.Dataset` of (anchor, positive[, negative]) that reads the current draw."
         from datasets import Dataset
-        cols = {'anchor': self.anchors.tolist(), 'positive': self.positives.tolist()}
-        if not self.with_negative: return Dataset.from_dict(cols)
-        ds = Dataset.from_dict(cols | {'negative': [str(i) for i in range(len(self.anchors))]})
+        ids = [str(i) for i in range(len(self.anchors))]
+        ds = Dataset.from_dict({'anchor': ids, 'positive': ids} | ({'negative': ids} if self.with_negative else {}))
         ds.set_transform(self._fill)
         return ds
 
-    def __len__(self): return len(self.anchors)
+    def __len__(self): return len(self.base_anchors)
+
+# %% ../nbs/04_finetune.ipynb #f104
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+class CodeAwareBatchSampler(DefaultBatchSampler):
+    "Batches with at most one row per O*NET code, so no in-batch negative shares the anchor's code."
+    def __init__(self, dataset, batch_size:int, drop_last:bool, codes=None, valid_label_columns=None, generator=None, seed:int=0):
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        if codes is None or len(codes) != len(dataset): raise ValueError('CodeAwareBatchSampler needs one O*NET code per dataset row')
+        self.codes = pd.factorize(np.asarray(codes))[0]
+        if self.codes.max() + 1 < batch_size: raise ValueError(f'code-aware batches of {batch_size} need at least {batch_size} O*NET codes, the data has {self.codes.max() + 1}')
+
+    def __len__(self): return len(self.codes) // self.batch_size if self.drop_last else math.ceil(len(self.codes) / self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + getattr(self, 'epoch', 0))
+        open_, done = [], 0
+        for i in rng.permutation(len(self.codes)):
+            c = self.codes[i]
+            for b in open_:
+                if c not in b[1]: b[0].append(int(i)); b[1].add(c); break
+            else: open_.append(([int(i)], {c})); b = open_[-1]
+            if len(b[0]) == self.batch_size:
+                open_.remove(b); yield b[0]; done += 1
+        if not self.drop_last:
+            for b in sorted(open_, key=lambda b: -len(b[0]))[:len(self) - done]: yield b[0]
 
 # %% ../nbs/04_finetune.ipynb #c022
 def val_triplets(df:pd.DataFrame, # validation rows
@@ -278,6 +351,26 @@ def last_checkpoint(out_dir:Path # a run's finetune folder
 def _sample(df, n, seed):
     return df if n is None or n >= len(df) else df.sample(n, random_state=seed).reset_index(drop=True)
 
+def extra_training_data(cfg:TrainConfig, # the run's settings
+                        run:str|None='default' # run whose posting split is used (made fresh when it has none)
+                       ) -> tuple: # (posting train titles or None, posting style or None)
+    "The posting train part's labelled titles and the style learnt from it, when the config asks for them."
+    if not (cfg.posting_anchors or cfg.style_rate > 0): return None, None
+    from jobsim.data import get_posting_split, posting_part
+    from jobsim.style import style_from_split
+    pp = get_posting_split(run_dir(run) if run else None, seed=cfg.seed)
+    return (posting_part(pp, 'train') if cfg.posting_anchors else None), (style_from_split(pp) if cfg.style_rate > 0 else None)
+
+from sentence_transformers import SentenceTransformerTrainer
+
+class CodeAwareTrainer(SentenceTransformerTrainer):
+    "The sentence-transformers trainer, with `CodeAwareBatchSampler` when `codes` is set."
+    codes = None
+    def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+        if self.codes is not None and len(dataset) == len(self.codes):
+            return CodeAwareBatchSampler(dataset, batch_size, drop_last, self.codes, valid_label_columns, generator, seed)
+        return super().get_batch_sampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+
 def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
           splits=None, # `Splits` (default: `get_splits(run)`)
           run:str='default', # run name: checkpoints, logs and metrics go to `runs/<run>/finetune`
@@ -297,16 +390,17 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     if resume and ckpt is None: log.warning(f'no checkpoint in {out_dir}: starting from scratch')
     if not resume and (out_dir/'checkpoints').exists(): shutil.rmtree(out_dir/'checkpoints')
     seed_everything(cfg.seed)
-    from sentence_transformers import SentenceTransformerTrainer
     src = load_model(cfg.base_model, device=get_device())
     model = _fresh_copy(src)
     if cfg.max_seq_length: model.max_seq_length = cfg.max_seq_length
-    triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed)
-    if triplets.with_negative: triplets.redraw(0, model)
+    posts, style = extra_training_data(cfg, run)
+    triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
+                              postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware)
+    if triplets.hard: triplets.redraw(0, model)
     evaluator = TitleEvaluator(val_triplets(val_anchors, cfg.val_negatives, cfg.seed), batch_size=max(cfg.batch_size, 256))
-    trainer = SentenceTransformerTrainer(model=model, args=training_args(cfg, out_dir, len(train_df), progress),
-        train_dataset=triplets.dataset(), loss=make_loss(model, cfg), evaluator=evaluator,
-        callbacks=[RedrawNegatives(triplets)] if triplets.with_negative else None)
+    trainer = CodeAwareTrainer(model=model, args=training_args(cfg, out_dir, len(triplets), progress),
+        train_dataset=triplets.dataset(), loss=make_loss(model, cfg), evaluator=evaluator, callbacks=[RedrawNegatives(triplets)])
+    trainer.codes = triplets.codes if cfg.code_aware and cfg.loss == 'mnrl' else None
     if not progress:
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
@@ -316,6 +410,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     history = [h for h in trainer.state.log_history if 'eval_val_mrr@10' in h or 'loss' in h]
     final = _best_eval(history, trainer.state.best_model_checkpoint) or evaluator(model)
     metrics = {'config': asdict(cfg), 'device': str(model.device), 'train_rows': len(train_df), 'train_seed_titles': len(triplets.pool),
+               'posting_rows': int((triplets.kinds == 1).sum()), 'code_pair_rows': int((triplets.kinds == 2).sum()),
                'val_anchors': len(val_anchors), 'val_triplets': len(evaluator.triplets), 'steps': trainer.state.global_step,
                'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
                'best_checkpoint': trainer.state.best_model_checkpoint, 'val_before': _first_eval(history),
@@ -358,6 +453,11 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               hard_negatives:bool=False, # mine hard negatives with the model being trained
               max_steps:int=None, # stop after this many steps
               train_rows:int=None, # train on a random sample of this many rows
+              max_seq_length:int=None, # token limit of the model while training
+              posting_anchors:bool=None, # labelled posting titles (posting train part) as extra anchors
+              code_pairs:bool=None, # same-code seed title pairs as extra rows
+              style_rate:float=None, # share of jittered anchors rewritten in posting style each epoch
+              code_aware:bool=None, # one row per O*NET code in a batch (MNRL); other-code negatives (triplet)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>`
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned)
               resume:bool=False, # continue from the run's last checkpoint
@@ -365,7 +465,8 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
              ):
     "Fine-tune a sentence-transformers model on the jittered titles."
     cfg = default_config(None, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
-                         lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows)
+                         lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, max_seq_length=max_seq_length,
+                         posting_anchors=posting_anchors, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet)
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")
     print('validation: ' + ', '.join(f'{k} {v:.4f}' for k, v in m['val'].items()))
@@ -391,3 +492,38 @@ def time_steps(settings:list[tuple], # (loss, batch_size, max_seq_length) to tim
         s = float(np.mean(ts[1:]))
         rows.append({'loss': loss, 'batch': bs, 'max_seq_length': msl, 's/step': round(s, 2), 's/1k rows': round(s/bs*1000, 1)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/04_finetune.ipynb #r002
+def dev_scores(model, # a SentenceTransformer (or any encoder)
+               run:str='default', # run whose splits and posting split are used
+               split:str='val', # 'val' (with the posting dev part) to choose; 'test' only to report
+               sample:int|None=None # evaluate on this many seed titles of the split (None: all)
+              ) -> dict: # in-distribution recall@1 / mrr@10, the `OOD_KEYS` metrics and their composite
+    "In-distribution retrieval and the out-of-distribution metrics of one model, with the composite to choose by."
+    from jobsim.evaluate import retrieval_metrics, ood_metrics, ood_composite, MemoEncoder, OOD_KEYS
+    df = getattr(get_splits(run_dir(run)), split)
+    if sample: df = df[df.seed_title.isin(pd.Series(df.seed_title.unique()).sample(min(sample, df.seed_title.nunique()), random_state=0))]
+    enc = MemoEncoder(model)
+    r, o = retrieval_metrics(enc, df), ood_metrics(enc, df, split, run_dir(run), sample=5*sample if sample else None)
+    return {'recall@1': r['recall@1'], 'mrr@10': r['mrr@10'], **{k: o[k] for k in OOD_KEYS}, 'composite': ood_composite(o)}
+
+# %% ../nbs/04_finetune.ipynb #r004
+def try_recipes(recipes:dict, # name -> `TrainConfig` overrides
+                base:TrainConfig, # what every recipe shares (the budget: max_steps, batch_size)
+                run:str='default', # run whose splits are used; models go to `runs/<run>/tries/<name>`
+                sample:int|None=None, # dev seed titles to score on (None: all)
+                out:str|Path|None=None # JSON file for the results (default: `runs/<run>/recipes.json`)
+               ) -> pd.DataFrame: # one row per recipe: dev scores and training minutes
+    "Train each recipe at an equal budget and score it on the dev sets."
+    out = Path(out) if out else run_dir(run)/'recipes.json'
+    done = {r['recipe']: r for r in json.loads(out.read_text())} if out.exists() else {}
+    for name, over in recipes.items():
+        cfg = replace(base, **over)
+        if name in done and done[name].get('config') == asdict(cfg): continue   # already tried with these settings
+        dest = run_dir(run)/'tries'/name
+        m = train(cfg, run=f'{Path(run).name}-tries', output=dest, progress=False)
+        done[name] = {'recipe': name, **dev_scores(load_model(str(dest), get_device()), run, sample=sample),
+                      'train_min': round(m['wall_time_s'] / 60, 1), 'rows': m['train_rows'] + m['posting_rows'] + m['code_pair_rows'], 'config': asdict(cfg)}
+        out.write_text(json.dumps(list(done.values()), indent=1))
+        log.info(f"{name}: dev composite {done[name]['composite']:.4f}")
+    return pd.DataFrame([done[n] for n in recipes if n in done]).set_index('recipe').drop(columns='config')
