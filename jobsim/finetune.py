@@ -15,11 +15,11 @@ from .evaluate import rank_metrics
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'DISTANCES', 'CPU_SCHEDULE', 'TrainConfig', 'default_config', 'check_training_data', 'seed_pool',
-           'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets', 'CodeAwareBatchSampler', 'val_triplets',
-           'val_scores', 'TitleEvaluator', 'make_loss', 'training_args', 'RedrawNegatives', 'save_atomic',
-           'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train', 'train_cli', 'time_steps',
-           'dev_scores', 'try_recipes']
+__all__ = ['log', 'LOSSES', 'DISTANCES', 'INGREDIENTS', 'CPU_SCHEDULE', 'PRESETS', 'TrainConfig', 'default_config',
+           'check_training_data', 'seed_pool', 'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets',
+           'CodeAwareBatchSampler', 'val_triplets', 'val_scores', 'TitleEvaluator', 'make_loss', 'training_args',
+           'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train',
+           'train_cli', 'time_steps', 'dev_scores', 'try_recipes', 'recipe_chart', 'search_schedule']
 
 # %% ../nbs/04_finetune.ipynb #c005
 LOSSES = ('triplet', 'mnrl')
@@ -45,19 +45,24 @@ class TrainConfig:
     train_rows:int|None = None # train on a random sample of this many rows (None: all)
     val_rows:int|None = None # validate on a random sample of this many anchors (None: all)
     posting_anchors:bool = False # labelled titles of the posting train part as extra anchors (positive: a seed title of their code)
+    posting_repeats:int = 1 # how many rows each labelled posting title gets per epoch (each with its own positive)
     code_pairs:bool = False # seed title -> another seed title of its code as extra rows
     style_rate:float = 0. # share of jittered anchors rewritten in posting style each epoch (0: none)
     code_aware:bool = False # MNRL batches hold one row per O*NET code; random triplet negatives come from other codes
     seed:int = 42 # one seed for the split draws, negatives and torch
 
 # %% ../nbs/04_finetune.ipynb #c007
-CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=0.5, batch_size=128, max_seq_length=32, lr=5e-5, evals_per_epoch=8, val_rows=2000)
+INGREDIENTS = dict(posting_anchors=True, code_aware=True, style_rate=0.3)
+CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=0.5, batch_size=128, max_seq_length=32, lr=5e-5, evals_per_epoch=8, val_rows=2000, **INGREDIENTS)
+PRESETS = {'fast': {}, 'quality': dict(base_model=GPU_MODEL, batch_size=64)}
 
 def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get_device()`
+                   preset:str='fast', # 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, ~6.6x slower to encode); CPU only
                    **overrides # any `TrainConfig` field
                   ) -> TrainConfig:
-    "The study's recipe on CUDA, the measured CPU schedule elsewhere, with `overrides` on top."
-    base = TrainConfig() if (device or get_device()) == 'cuda' else TrainConfig(**CPU_SCHEDULE)
+    "The study's recipe with the chosen ingredients on CUDA, the CPU recipe (or a preset of it) elsewhere, with `overrides` on top."
+    if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}: use one of {", ".join(PRESETS)}')
+    base = TrainConfig(**INGREDIENTS) if (device or get_device()) == 'cuda' else TrainConfig(**CPU_SCHEDULE | PRESETS[preset])
     bad = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if bad: raise ValueError(f'unknown TrainConfig field(s): {sorted(bad)}')
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
@@ -78,6 +83,7 @@ def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `
     if cfg.batch_size < 2: raise ValueError(f'batch_size must be at least 2, got {cfg.batch_size}')
     if cfg.batch_size > len(train): raise ValueError(f'batch_size {cfg.batch_size} is larger than the {len(train)} training rows')
     if cfg.epochs <= 0 and cfg.max_steps <= 0: raise ValueError(f'epochs must be positive, got {cfg.epochs}')
+    if cfg.posting_repeats < 1: raise ValueError(f'posting_repeats must be at least 1, got {cfg.posting_repeats}')
     if not 0 <= cfg.style_rate <= 1: raise ValueError(f'style_rate is a share of the anchors, between 0 and 1, got {cfg.style_rate}')
     if cfg.code_aware and cfg.loss == 'mnrl' and train.onet_code.nunique() < cfg.batch_size: raise ValueError(f'code-aware batches of {cfg.batch_size} need at least {cfg.batch_size} O*NET codes in the training set, it has {train.onet_code.nunique()}')
 
@@ -394,6 +400,8 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     model = _fresh_copy(src)
     if cfg.max_seq_length: model.max_seq_length = cfg.max_seq_length
     posts, style = extra_training_data(cfg, run)
+    if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * len(train_df) / len(splits.train))), cfg.seed)   # a sample of the jitter takes the same share of postings
+    if posts is not None and cfg.posting_repeats > 1: posts = pd.concat([posts] * cfg.posting_repeats, ignore_index=True)
     triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
                               postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware)
     if triplets.hard: triplets.redraw(0, model)
@@ -444,7 +452,8 @@ def _first_eval(history):
 from fastcore.script import call_parse
 
 @call_parse
-def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else all-MiniLM-L6-v2)
+def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else the preset's)
+              preset:str='fast', # CPU recipe: 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, slower to train and encode)
               epochs:float=None, # passes over the training titles
               batch_size:int=None, # training batch size
               loss:str=None, # 'triplet' or 'mnrl'
@@ -455,6 +464,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               train_rows:int=None, # train on a random sample of this many rows
               max_seq_length:int=None, # token limit of the model while training
               posting_anchors:bool=None, # labelled posting titles (posting train part) as extra anchors
+              posting_repeats:int=None, # rows per labelled posting title and epoch
               code_pairs:bool=None, # same-code seed title pairs as extra rows
               style_rate:float=None, # share of jittered anchors rewritten in posting style each epoch
               code_aware:bool=None, # one row per O*NET code in a batch (MNRL); other-code negatives (triplet)
@@ -464,9 +474,9 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               quiet:bool=False # no progress bar
              ):
     "Fine-tune a sentence-transformers model on the jittered titles."
-    cfg = default_config(None, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
+    cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, max_seq_length=max_seq_length,
-                         posting_anchors=posting_anchors, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware)
+                         posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet)
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")
     print('validation: ' + ', '.join(f'{k} {v:.4f}' for k, v in m['val'].items()))
@@ -519,7 +529,7 @@ def try_recipes(recipes:dict, # name -> `TrainConfig` overrides
     done = {r['recipe']: r for r in json.loads(out.read_text())} if out.exists() else {}
     for name, over in recipes.items():
         cfg = replace(base, **over)
-        if name in done and done[name].get('config') == asdict(cfg): continue   # already tried with these settings
+        if name in done and {**asdict(TrainConfig()), **done[name].get('config', {})} == asdict(cfg): continue   # already tried with these settings (fields added since keep their defaults)
         dest = run_dir(run)/'tries'/name
         m = train(cfg, run=f'{Path(run).name}-tries', output=dest, progress=False)
         done[name] = {'recipe': name, **dev_scores(load_model(str(dest), get_device()), run, sample=sample),
@@ -527,3 +537,43 @@ def try_recipes(recipes:dict, # name -> `TrainConfig` overrides
         out.write_text(json.dumps(list(done.values()), indent=1))
         log.info(f"{name}: dev composite {done[name]['composite']:.4f}")
     return pd.DataFrame([done[n] for n in recipes if n in done]).set_index('recipe').drop(columns='config')
+
+# %% ../nbs/04_finetune.ipynb #r005
+def recipe_chart(table:pd.DataFrame, # `try_recipes(...)` result
+                 cols:dict|None=None # metric -> label (default: the composite's four metrics and in-distribution Recall@1)
+                ) -> go.Figure:
+    "Grouped bars: each dev metric for each recipe."
+    import plotly.graph_objects as go
+    cols = cols or {'recall@1': 'val Recall@1 (jitter)', 'post_acc@1': 'postings acc@1', 'post_acc@5': 'postings acc@5',
+                    'style_recall@1': 'posting style R@1', 'neigh_p@5': 'neighbours P@5', 'composite': 'composite'}
+    fig = go.Figure([go.Bar(name=r, x=list(cols.values()), y=[table.loc[r, c] for c in cols]) for r in table.index])
+    fig.update_layout(barmode='group', height=420, yaxis_title='dev score', legend_title='recipe', margin=dict(t=40),
+                      title='Training ingredients at an equal CPU budget (dev sets)')
+    return fig
+
+# %% ../nbs/04_finetune.ipynb #q002
+def search_schedule(n_trials:int=8, # trials to run (those already in the study count)
+                    base:TrainConfig|None=None, # fixed settings (default: the CPU recipe's ingredients)
+                    run:str='default', # run whose splits are used; results go to `runs/<run>/search.*`
+                    max_rows:int=40_000, # the largest training budget tried, in rows seen
+                    sample:int|None=None # dev seed titles to score on (None: all)
+                   ):
+    "Search learning rate, batch size, max_seq_length, budget and ingredients on the dev composite (Optuna)."
+    import optuna
+    base = base or default_config('cpu', val_rows=500, evals_per_epoch=1)
+    out = run_dir(run)/'search.json'
+    def objective(trial):
+        bs = trial.suggest_categorical('batch_size', [32, 64, 128])
+        rows = trial.suggest_int('rows_seen', max_rows // 4, max_rows, step=max_rows // 4)
+        over = dict(lr=trial.suggest_float('lr', 2e-5, 3e-4, log=True), batch_size=bs, max_steps=max(1, rows // bs),
+                    max_seq_length=trial.suggest_categorical('max_seq_length', [24, 32]),
+                    style_rate=trial.suggest_float('style_rate', 0.0, 0.6, step=0.1), posting_repeats=trial.suggest_int('posting_repeats', 1, 3))
+        r = try_recipes({f'trial-{trial.number}': over}, base, run, sample, out).iloc[0]
+        for k in ('recall@1', 'post_acc@1', 'post_acc@5', 'style_recall@1', 'neigh_p@5', 'train_min'): trial.set_user_attr(k, float(r[k]))
+        return float(r.composite - max(0., 0.97 - r['recall@1']))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction='maximize', study_name=f'jobsim-{Path(run).name}', sampler=optuna.samplers.TPESampler(seed=42),
+                                storage=f'sqlite:///{run_dir(run)/"search.db"}', load_if_exists=True)
+    left = n_trials - len([t for t in study.trials if t.state.is_finished()])
+    if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=True)
+    return study

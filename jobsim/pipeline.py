@@ -14,7 +14,8 @@ log = get_logger('jobsim.pipeline')
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'fingerprint', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train', 'stage_evaluate',
-           'stage_plot', 'stage_index', 'default_base', 'stage_inputs', 'run_pipeline', 'summary', 'pipeline_cli']
+           'stage_plot', 'stage_index', 'train_config', 'default_base', 'stage_inputs', 'run_pipeline', 'summary',
+           'pipeline_cli']
 
 # %% ../nbs/09_pipeline.ipynb #c005
 def fingerprint(*parts # settings (anything JSON can write) and input file paths
@@ -50,7 +51,8 @@ class RunRecord:
 class PipelineConfig:
     "Options of `jobsim pipeline`, passed through to the stages."
     run:str = 'default' # run folder under artifacts/runs
-    base_model:str|None = None # model to fine-tune (default: mpnet on CUDA, MiniLM-L6 on CPU)
+    base_model:str|None = None # model to fine-tune (default: mpnet on CUDA, the preset's on CPU)
+    preset:str = 'fast' # CPU recipe: 'fast' (MiniLM-L6) or 'quality' (mpnet: better on real titles, ~6.6x slower to encode)
     epochs:float|None = None # training epochs (default: the device's schedule)
     batch_size:int|None = None # training batch size (default: the device's schedule)
     loss:str|None = None # 'triplet' or 'mnrl' (default: the device's schedule)
@@ -74,24 +76,23 @@ class PipelineConfig:
 
 # %% ../nbs/09_pipeline.ipynb #c012
 def stage_split(cfg:PipelineConfig) -> list[Path]:
-    "Split the jittered titles into the run's train/val/test CSVs."
-    from jobsim.data import load_jittered, stratified_split, save_splits
-    return list(save_splits(stratified_split(load_jittered(), seed=cfg.seed), run_dir(cfg.run)).values())
+    "Split the jittered titles into the run's train/val/test CSVs, and the labelled postings by title into train/dev/test."
+    from jobsim.data import load_jittered, stratified_split, save_splits, load_postings, split_postings, save_posting_split
+    paths = list(save_splits(stratified_split(load_jittered(), seed=cfg.seed), run_dir(cfg.run)).values())
+    return paths + [save_posting_split(split_postings(load_postings(), seed=cfg.seed), run_dir(cfg.run))]
 
 def stage_train(cfg:PipelineConfig, resume:bool=False) -> list[Path]:
     "Fine-tune the base model on the run's splits (resuming from the last checkpoint when asked)."
-    from jobsim.finetune import train, default_config
+    from jobsim.finetune import train
     from jobsim.data import load_splits
-    tc = default_config(base_model=cfg.base_model, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
-                        max_steps=cfg.max_steps, train_rows=cfg.train_rows, seed=cfg.seed, val_rows=cfg.val_rows)
-    m = train(tc, load_splits(run_dir(cfg.run)), run=cfg.run, output=cfg.model_dir, resume=resume)
+    m = train(train_config(cfg), load_splits(run_dir(cfg.run)), run=cfg.run, output=cfg.model_dir, resume=resume)
     (run_dir(cfg.run)/'train_metrics.json').write_text(json.dumps(m, indent=1, default=str))
     return [cfg.model_dir, run_dir(cfg.run)/'train_metrics.json']
 
 def stage_evaluate(cfg:PipelineConfig) -> list[Path]:
     "Base vs fine-tuned metrics on the test split, written as JSON."
     from jobsim.evaluate import evaluate_model
-    base = cfg.base_model or default_base()
+    base = cfg.base_model or default_base(cfg.preset)
     res = [evaluate_model(name, 'test', run=run_dir(cfg.run), sample=cfg.eval_sample, seed=cfg.seed) | {'model': label}
            for label, name in (('base', base), ('fine-tuned', str(cfg.model_dir)))]
     out = run_dir(cfg.run)/'evaluation.json'
@@ -101,7 +102,7 @@ def stage_evaluate(cfg:PipelineConfig) -> list[Path]:
 def stage_plot(cfg:PipelineConfig) -> list[Path]:
     "The base vs fine-tuned t-SNE figure (HTML, and PNG where a browser is available)."
     from jobsim.viz import plot_tsne
-    fig, scores, paths = plot_tsne(cfg.base_model or default_base(), str(cfg.model_dir), cfg.n_seeds, cfg.run, 101)
+    fig, scores, paths = plot_tsne(cfg.base_model or default_base(cfg.preset), str(cfg.model_dir), cfg.n_seeds, cfg.run, 101)
     return list(paths.values())
 
 def stage_index(cfg:PipelineConfig) -> list[Path]:
@@ -109,25 +110,29 @@ def stage_index(cfg:PipelineConfig) -> list[Path]:
     from jobsim.search import build_index
     from jobsim.data import load_postings
     postings = load_postings()   # read once for both indexes
-    return [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(), str(cfg.model_dir))]
+    return [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(cfg.preset), str(cfg.model_dir))]
 
-def default_base() -> str:
+def train_config(cfg:PipelineConfig):
+    "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
+    from jobsim.finetune import default_config
+    return default_config(None, cfg.preset, base_model=cfg.base_model, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
+                          max_steps=cfg.max_steps, train_rows=cfg.train_rows, seed=cfg.seed, val_rows=cfg.val_rows)
+
+def default_base(preset:str='fast') -> str:
     "The base model of the device's default schedule."
     from jobsim.finetune import default_config
-    return default_config().base_model
+    return default_config(None, preset).base_model
 
 # %% ../nbs/09_pipeline.ipynb #c013
 def stage_inputs(cfg:PipelineConfig) -> dict[str, tuple]:
     "What each stage depends on: the settings it reads and the files it consumes."
     rd = run_dir(cfg.run)
-    splits = tuple(rd/f for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv'))
-    train_keys = ('base_model', 'epochs', 'batch_size', 'loss', 'max_steps', 'train_rows', 'val_rows', 'seed', 'quick')
-    d = asdict(cfg)
-    return {'split': ({'seed': cfg.seed}, data_path('jittered_titles.csv')),
-            'train': ({k: d[k] for k in train_keys}, get_device(), *splits),
-            'evaluate': ({'eval_sample': cfg.eval_sample, 'seed': cfg.seed, 'base': cfg.base_model}, splits[2], cfg.model_dir),
-            'plot': ({'n_seeds': cfg.n_seeds, 'base': cfg.base_model}, splits[2], cfg.model_dir),
-            'index': ({'base': cfg.base_model}, data_path('job_postings.parquet'), cfg.model_dir)}
+    splits = tuple(rd/f for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv', 'postings_split.csv'))
+    return {'split': ({'seed': cfg.seed}, data_path('jittered_titles.csv'), data_path('job_postings.parquet')),
+            'train': (asdict(train_config(cfg)), get_device(), *splits),   # the whole recipe: a new default retrains
+            'evaluate': ({'eval_sample': cfg.eval_sample, 'seed': cfg.seed, 'base': cfg.base_model or cfg.preset}, *splits[2:], cfg.model_dir),
+            'plot': ({'n_seeds': cfg.n_seeds, 'base': cfg.base_model or cfg.preset}, splits[2], cfg.model_dir),
+            'index': ({'base': cfg.base_model or cfg.preset}, data_path('job_postings.parquet'), cfg.model_dir)}
 
 STAGES: dict[str, Callable] = {'split': stage_split, 'train': stage_train, 'evaluate': stage_evaluate, 'plot': stage_plot, 'index': stage_index}
 
@@ -162,8 +167,9 @@ def summary(cfg:PipelineConfig) -> str:
     ev = rd/'evaluation.json'
     if ev.exists():
         res = {r['model']: r for r in json.loads(ev.read_text())}
-        lines.append(f"{'test split':12} {'Recall@1':>9} {'MRR@10':>8}")
-        lines += [f"{m:12} {r['recall@1']:9.3f} {r['mrr@10']:8.3f}" for m, r in res.items()]
+        cols = {'recall@1': 'Recall@1', 'mrr@10': 'MRR@10', 'post_acc@1': 'post@1', 'post_acc@5': 'post@5', 'style_recall@1': 'style@1', 'neigh_p@5': 'neighP@5'}
+        lines.append(f"{'test sets':12} " + ' '.join(f'{v:>8}' for v in cols.values()))
+        lines += [f"{m:12} " + ' '.join(f"{r[k]:8.3f}" if k in r else f"{'-':>8}" for k in cols) for m, r in res.items()]
     rec = RunRecord(rd/'pipeline.json').stages
     lines.append(f'model:     {cfg.model_dir}')
     figs = [o for o in rec.get('plot', {}).get('outputs', [])]
@@ -180,7 +186,8 @@ from fastcore.script import call_parse, store_true
 
 @call_parse
 def pipeline_cli(run:str='default', # run folder under artifacts/runs ('quick' for --quick)
-                 base_model:str=None, # model to fine-tune (default: mpnet on CUDA, MiniLM-L6 on CPU)
+                 base_model:str=None, # model to fine-tune (default: mpnet on CUDA, the preset's on CPU)
+                 preset:str='fast', # CPU recipe: 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, ~6.6x slower to encode)
                  epochs:float=None, # training epochs (default: the device's schedule)
                  batch_size:int=None, # training batch size (default: the device's schedule)
                  loss:str=None, # 'triplet' or 'mnrl' (default: the device's schedule)
@@ -195,7 +202,7 @@ def pipeline_cli(run:str='default', # run folder under artifacts/runs ('quick' f
                  stages:str=None # comma-separated subset of split,train,evaluate,plot,index
                 ):
     "Run the whole job: split, fine-tune, evaluate, plot, index; skip what is up to date."
-    cfg = PipelineConfig(run, base_model, epochs, batch_size, loss, max_steps, train_rows, val_rows, eval_sample, n_seeds, seed, quick)
+    cfg = PipelineConfig(run, base_model, preset, epochs, batch_size, loss, max_steps, train_rows, val_rows, eval_sample, n_seeds, seed, quick)
     t0 = time.perf_counter()
     run_pipeline(cfg, force, stages.split(',') if stages else None)
     print(f'\nfinished in {(time.perf_counter()-t0)/60:.1f} min\n' + summary(cfg))

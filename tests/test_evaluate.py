@@ -108,11 +108,25 @@ def test_agrees_with_information_retrieval_evaluator_on_real_titles():
     for k, v in theirs.items(): assert ours[k] == pytest.approx(v, abs=1e-6), k
 
 
+def test_occupational_neighbours_by_hand():
+    from jobsim.evaluate import neighbour_metrics
+    seeds = pd.DataFrame({'seed_title': ['Registered Nurse', 'Nurse', 'Software Engineer', 'Software Developer', 'Data Scientist'],
+                          'onet_code': ['29-1141.00', '29-1141.00', '15-1252.00', '15-1252.00', '15-2051.00']})
+    m = neighbour_metrics(WordCounts(), seeds, seeds, k=1)
+    assert (m['neigh_p@1'], m['neigh_map'], m['n_neighbour_queries']) == (1.0, 1.0, 4)   # Data Scientist has no neighbour
+    class Scattered(WordCounts):   # same-code titles pushed apart: the nurse titles now look like the computer ones
+        def encode(self, titles, **kw):
+            e = super().encode(titles); return np.c_[e[:, 2:4] + e[:, :1], e[:, 1:2] + e[:, 4:5], e[:, 5:]]
+    assert neighbour_metrics(Scattered(), seeds, seeds, k=1)['neigh_p@1'] < 1
+
+
 def test_evaluate_model_sample_is_small_and_complete():
     r = evaluate_model('tfidf', sample=5)
     assert r['model'] == 'tfidf' and r['n_corpus'] == 5 and r['n_queries'] == 25
-    for k in ('recall@1', 'recall@5', 'recall@10', 'mrr@10', 'ndcg@10', 'triplet_accuracy', 'cos_pos', 'cos_neg', 'margin', 'acc@1', 'acc@5', 'major_acc@1', 'major_acc@5'):
+    for k in ('recall@1', 'recall@5', 'recall@10', 'mrr@10', 'ndcg@10', 'triplet_accuracy', 'cos_pos', 'cos_neg', 'margin', 'acc@1', 'acc@5', 'major_acc@1', 'major_acc@5',
+              'post_acc@1', 'post_acc@5', 'post_major_acc@1', 'style_recall@1', 'style_mrr@10', 'neigh_p@5', 'neigh_map'):
         assert 0 <= r[k] <= 1 or k in ('margin', 'cos_neg'), k
+    assert 15 < r['post_n_postings'] <= 25 and r['n_style_queries'] == 15   # 5x the sample of posting test titles (less those whose code has no seed title), 3 rewrites per seed title
     with pytest.raises(ValueError, match="split must be 'train', 'val' or 'test'"): evaluate_model('tfidf', split='dev')
 
 
@@ -127,6 +141,7 @@ def test_cli_evaluate_prints_the_table_and_writes_json(home):
     saved = json.loads(path.read_text())
     assert saved['model'] == 'sentence-transformers/all-MiniLM-L6-v2' and saved['sample'] == 4 and saved['n_queries'] == 20
     assert 'recall@1' in r.stdout and 'sentence-transformers/all-MiniLM-L6-v2' in r.stdout
+    assert 'post_acc@1' in r.stdout and 'style_recall@1' in r.stdout and 'neigh_p@5' in r.stdout   # one table, both kinds of sets
 
 
 def test_cli_evaluate_bad_split_is_an_error_not_a_traceback(home):

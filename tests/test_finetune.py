@@ -64,7 +64,7 @@ def test_validation_triplets_are_fixed(splits):
 def test_tiny_run_moves_anchors_towards_positives_saves_and_resumes(home, splits):
     sample = splits.train.sample(128, random_state=1).reset_index(drop=True)
     sp = splits._replace(train=sample)
-    m = train(tiny(loss='mnrl', max_steps=2), splits=sp, run='t', progress=False)
+    m = train(tiny(loss='mnrl', max_steps=2, posting_anchors=False, style_rate=0.0), splits=sp, run='t', progress=False)   # jitter rows only: the pull is measured on them
     assert m['model_dir'] == str(fine_tuned_dir()) and m['steps'] == 2
     assert not list(fine_tuned_dir().parent.glob('.fine_tuned.*')), 'no temporary folder is left behind'
     saved = json.loads((run_dir('t')/'finetune'/'metrics.json').read_text())
@@ -72,8 +72,15 @@ def test_tiny_run_moves_anchors_towards_positives_saves_and_resumes(home, splits
     base, tuned = load_model(DEFAULT_MODEL, 'cpu'), load_model(m['model_dir'], 'cpu')
     assert mean_cos(tuned, sample) > mean_cos(base, sample) + 0.005
     assert last_checkpoint(run_dir('t')/'finetune') is not None
-    r = train(tiny(loss='mnrl', max_steps=4), splits=sp, run='t', resume=True, progress=False)
+    r = train(tiny(loss='mnrl', max_steps=4, posting_anchors=False, style_rate=0.0), splits=sp, run='t', resume=True, progress=False)
     assert r['resumed_from'] and r['resumed_from'].endswith('checkpoint-2') and r['steps'] == 4
+
+
+def test_default_recipe_trains_on_postings_and_rewrites(home, splits):
+    cfg = tiny(loss='mnrl', max_steps=1, train_rows=2000)
+    assert cfg.posting_anchors and cfg.code_aware and cfg.style_rate > 0   # the CPU default's ingredients
+    m = train(cfg, splits=splits, run='ingredients', progress=False)
+    assert m['steps'] == 1 and 0 < m['posting_rows'] < 2575 * 2000 / len(splits.train) + 1   # the posting train part, sampled like the jitter
 
 
 def test_save_atomic_replaces_the_old_model(tmp_path):
