@@ -12,10 +12,11 @@ import ipywidgets as W
 from fastcore.basics import patch
 from .core import get_logger
 from .search import SearchIndex, search_top_k, similar_postings, check_posting_id, search_models, cached_index, TRAIN_HINT
+from .coder import Coder, code_titles, cached_coder
 log = get_logger('jobsim.app')
 
 # %% auto #0
-__all__ = ['log', 'CSS', 'slug', 'hit_html', 'ResultColumn', 'AppState', 'SearchApp', 'build_app']
+__all__ = ['log', 'CSS', 'slug', 'hit_html', 'occupations_html', 'ResultColumn', 'AppState', 'SearchApp', 'build_app']
 
 # %% ../nbs/07a_app.ipynb #c005
 CSS = '''<style>
@@ -29,6 +30,8 @@ CSS = '''<style>
 .jt-meta { color: #57606a; font-size: 90%; }
 .jt-note { color: #6e5400; }
 .jt-error { color: #b00020; }
+.jt-occupations { margin: 2px 0 4px 0; line-height: 1.6; }
+.jt-occ { display: inline-block; margin-right: 4px; }
 </style>'''
 
 # %% ../nbs/07a_app.ipynb #c006
@@ -46,6 +49,20 @@ def hit_html(hit # one row of `search_top_k`'s table
     pid = f' data-posting-id="{int(hit.posting_id)}"' if 'posting_id' in hit else ''
     return (f'<div class="jt-hit"{pid}><span class="jt-score" title="cosine similarity">{hit.score:.3f}</span>'
             f'<b>{hit["rank"]}. {e(hit.title)}</b><br><span class="jt-meta">{meta}</span></div>')
+
+# %% ../nbs/07a_app.ipynb #o002
+def occupations_html(coded, # one row of `code_titles`'s table
+                     label:str='', # whose coder, e.g. 'fine-tuned model'
+                     n:int=3 # occupations shown
+                    ) -> str: # one line of HTML: name, code and confidence of each occupation
+    "The most likely occupations of a query, as shown above the result columns."
+    who = f' ({html.escape(label)})' if label else ''
+    if not len(coded.codes): return f'<span class="jt-meta">No occupation{who}: {html.escape(str(coded.reason))}</span>'
+    items = ' · '.join(f'<span class="jt-occ" data-onet-code="{html.escape(c)}"><b>{html.escape(str(nm))}</b> <span class="jt-meta">{html.escape(c)}</span> {p:.0%}</span>'
+                       for c, nm, p in list(zip(coded.codes, coded.names, coded.confidences))[:n])
+    flag = '' if coded.classified else ' <span class="jt-note">(below the confidence threshold: check it by hand)</span>'
+    return f'Most likely occupations{who}: {items}{flag}'
+
 
 # %% ../nbs/07a_app.ipynb #c011
 class ResultColumn:
@@ -87,15 +104,18 @@ class AppState:
 class SearchApp:
     "The dashboard: a query box and one column of results per model."
     def __init__(self, indexes:dict[str, SearchIndex|None], # column label -> index (None: model not available)
-                 k:int=10 # results per column
+                 k:int=10, # results per column
+                 coder:Coder|None=None, # names the likely occupations of each query (None: no occupations line)
+                 coder_label:str='' # whose coder, shown on the line, e.g. 'fine-tuned model'
                 ):
         if not any(indexes.values()): raise ValueError('the dashboard needs at least one model index')
-        self.k, self.state = k, AppState()
+        self.k, self.state, self.coder, self.coder_label = k, AppState(), coder, coder_label
         self.indexes = {l: ix for l, ix in indexes.items() if ix is not None}
         self.query = W.Text(placeholder='A job title, e.g. registered nurse', layout=W.Layout(width='420px')).add_class('jt-query')
         self.search_button = W.Button(description='Search', button_style='primary', icon='search').add_class('jt-search')
         self.back_button = W.Button(description='Back to search results', icon='arrow-left', layout=W.Layout(display='none', width='auto')).add_class('jt-back')
         self.status = W.HTML('Type a job title and press Enter.', layout=W.Layout(margin='0 12px 0 0')).add_class('jt-status')
+        self.occupations = W.HTML('', layout=W.Layout(display='none' if coder is None else None)).add_class('jt-occupations')
         self.columns = {l: ResultColumn(l, ix, k, self.show_similar) for l, ix in indexes.items()}
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
@@ -105,10 +125,18 @@ class SearchApp:
         first = next(iter(self.indexes.values()))
         info = f'{len(first):,} job postings · models on {first.model.device}'
         self.widget = W.VBox([W.HTML(CSS + f'<span class="jt-meta">{info}</span>'),
-                              W.HBox([self.query, self.search_button]), W.HBox([self.status, self.back_button]),
+                              W.HBox([self.query, self.search_button]), W.HBox([self.status, self.back_button]), self.occupations,
                               W.HBox([c.box for c in self.columns.values()]).add_class('jt-cols')]).add_class('jt-app')
 
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
+
+    def show_occupations(self, title:str # the query or posting title to code
+                        ):
+        "Fill the occupations line for a title (it stays empty when coding fails: the search results still show)."
+        if self.coder is None: return
+        try: self.occupations.value = occupations_html(code_titles([title], k=3, coder=self.coder).iloc[0], self.coder_label)
+        except Exception as e:
+            log.warning(f'coding {title!r} failed: {type(e).__name__}: {e}'); self.occupations.value = ''
 
     def _run(self, f):
         "Run one view change; show errors in the status line instead of breaking the page."
@@ -130,6 +158,7 @@ def search(self:SearchApp, query:str|None=None # default: the text box's value
         self.state = AppState(' '.join(q.split()), 'search', None)
         self.status.value = f'Top {self.k} postings for <b>“{html.escape(self.state.query)}”</b>'
         self.back_button.layout.display = 'none'
+        self.show_occupations(self.state.query)
     return self._run(go)
 
 # %% ../nbs/07a_app.ipynb #c016
@@ -146,6 +175,7 @@ def show_similar(self:SearchApp, posting_id:int # the posting to start from
         self.status.value = (f'Postings most similar to <b>“{html.escape(str(p.job_posting_title))}”</b>'
                              f'<span class="jt-meta"> ({html.escape(str(p.company))})</span>')
         self.back_button.layout.display = None if self.state.query else 'none'
+        self.show_occupations(str(p.job_posting_title))
     return self._run(go)
 
 # %% ../nbs/07a_app.ipynb #c017
@@ -166,11 +196,18 @@ def _quiet(name:str='jobsim'):
 
 # %% ../nbs/07a_app.ipynb #c028
 def build_app(k:int=10, # results per column
-              models:dict[str, str|None]|None=None # column label -> model name or folder (default: `search_models()`)
+              models:dict[str, str|None]|None=None, # column label -> model name or folder (default: `search_models()`)
+              occupations:bool=True # show the query's likely occupations (from the last available model's coder)
              ) -> SearchApp:
     "The dashboard for the default and (when trained) fine-tuned model, ready to display."
     models = search_models() if models is None else models
     with _quiet(): indexes = {l: cached_index(name) if name else None for l, name in models.items()}
     for ix in indexes.values():
         if ix is not None: search_top_k(ix, 'warm-up', 1) # the first encode of a model is slow: not the user's first query
-    return SearchApp(indexes, k)
+    named = {l: n for l, n in models.items() if n}
+    label, name = list(named.items())[-1] if named else (None, None)
+    coder = None
+    if occupations and name:
+        with _quiet(): coder = cached_coder(name)
+        code_titles(['warm-up'], coder=coder)
+    return SearchApp(indexes, k, coder, label.lower() if label else '')

@@ -19,6 +19,7 @@ COMMANDS = {
     'train':     ('jobsim.finetune', 'train_cli'),
     'plot':      ('jobsim.viz', 'plot_cli'),
     'index':     ('jobsim.search', 'index_cli'),
+    'code':      ('jobsim.coder', 'code_cli'),
     'pipeline':  ('jobsim.pipeline', 'pipeline_cli'),
 }
 

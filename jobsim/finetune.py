@@ -52,8 +52,8 @@ class TrainConfig:
     seed:int = 42 # one seed for the split draws, negatives and torch
 
 # %% ../nbs/04_finetune.ipynb #c007
-INGREDIENTS = dict(posting_anchors=True, code_aware=True, style_rate=0.3)
-CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=0.5, batch_size=128, max_seq_length=32, lr=5e-5, evals_per_epoch=8, val_rows=2000, **INGREDIENTS)
+INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6)
+CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=1, batch_size=64, max_seq_length=32, lr=3e-5, evals_per_epoch=4, val_rows=2000, **INGREDIENTS)
 PRESETS = {'fast': {}, 'quality': dict(base_model=GPU_MODEL, batch_size=64)}
 
 def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get_device()`

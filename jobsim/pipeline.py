@@ -106,11 +106,13 @@ def stage_plot(cfg:PipelineConfig) -> list[Path]:
     return list(paths.values())
 
 def stage_index(cfg:PipelineConfig) -> list[Path]:
-    "Search indexes of the job postings for the base and the fine-tuned model."
+    "Search indexes of the job postings for the base and the fine-tuned model, and the fine-tuned model's occupation coder."
     from jobsim.search import build_index
+    from jobsim.coder import build_coder
     from jobsim.data import load_postings
     postings = load_postings()   # read once for both indexes
-    return [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(cfg.preset), str(cfg.model_dir))]
+    paths = [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(cfg.preset), str(cfg.model_dir))]
+    return paths + [build_coder(str(cfg.model_dir), run_dir(cfg.run), progress=True).path]
 
 def train_config(cfg:PipelineConfig):
     "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
@@ -132,7 +134,7 @@ def stage_inputs(cfg:PipelineConfig) -> dict[str, tuple]:
             'train': (asdict(train_config(cfg)), get_device(), *splits),   # the whole recipe: a new default retrains
             'evaluate': ({'eval_sample': cfg.eval_sample, 'seed': cfg.seed, 'base': cfg.base_model or cfg.preset}, *splits[2:], cfg.model_dir),
             'plot': ({'n_seeds': cfg.n_seeds, 'base': cfg.base_model or cfg.preset}, splits[2], cfg.model_dir),
-            'index': ({'base': cfg.base_model or cfg.preset}, data_path('job_postings.parquet'), cfg.model_dir)}
+            'index': ({'base': cfg.base_model or cfg.preset, 'coder': True}, data_path('job_postings.parquet'), *splits, cfg.model_dir)}
 
 STAGES: dict[str, Callable] = {'split': stage_split, 'train': stage_train, 'evaluate': stage_evaluate, 'plot': stage_plot, 'index': stage_index}
 

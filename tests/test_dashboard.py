@@ -55,15 +55,18 @@ def serve_dashboard(home: Path, log_path: Path):
 
 @pytest.fixture(scope='module')
 def homes(tmp_path_factory):
-    """Two artifacts folders holding the default model's postings index (built once, here): one without a
+    """Two artifacts folders holding the default model's postings index and coder (built once, here): one without a
     fine-tuned model, one whose `models/fine_tuned` is a copy of the default model's files."""
     from jobsim.models import resolve_model, DEFAULT_MODEL
     from jobsim.search import build_index
+    from jobsim.coder import build_coder
     base = tmp_path_factory.mktemp('dashboard')
     alone, with_ft = base/'no_fine_tuned', base/'with_fine_tuned'
     old = os.environ.get('JOBSIM_HOME')
     os.environ['JOBSIM_HOME'] = str(alone)
-    try: ix = build_index(DEFAULT_MODEL)
+    warm = ROOT/'artifacts'/'coders'/'all-MiniLM-L6-v2.npz' # the checkout's coder, when it has one: reused only if its fingerprints match
+    if warm.exists(): (alone/'coders').mkdir(parents=True, exist_ok=True); shutil.copy(warm, alone/'coders'/warm.name)
+    try: ix, coder = build_index(DEFAULT_MODEL), build_coder(DEFAULT_MODEL, progress=False)
     finally:
         if old is None: del os.environ['JOBSIM_HOME']
         else: os.environ['JOBSIM_HOME'] = old
@@ -71,6 +74,8 @@ def homes(tmp_path_factory):
     shutil.copytree(resolve_model(DEFAULT_MODEL)[0], with_ft/'models'/'fine_tuned')
     # the same files give the same model fingerprint, so the index is valid for the copy too
     for name in (ix.path.name, 'fine_tuned.npz'): shutil.copy(ix.path, with_ft/'embeddings'/name)
+    (with_ft/'coders').mkdir()
+    for name in (coder.path.name, 'fine_tuned.npz'): shutil.copy(coder.path, with_ft/'coders'/name)
     return {'no_fine_tuned': alone, 'with_fine_tuned': with_ft}
 
 
@@ -114,6 +119,11 @@ def test_dashboard_search_similar_and_back_in_chromium(case, homes, tmp_path):
             print(f'[{case}] query -> {"both columns" if fine_tuned else "default column"} filled: {filled:.2f} s')
             expect(status).to_contain_text(f'Top 10 postings for “{QUERY}”')
             expect(default.first).to_contain_text(re.compile('nurse', re.I))
+            # above the columns: the query's likely occupations from the fine-tuned model's coder (the default model's without one)
+            occupations = page.locator('.jt-occupations')
+            expect(occupations).to_contain_text(f'Most likely occupations ({"fine-tuned" if fine_tuned else "default"} model):', timeout=60_000)
+            expect(occupations.locator('.jt-occ').first).to_contain_text(re.compile(r'Nurs.*29-\d{4}\.\d{2}.*\d+%'))
+            assert occupations.locator('.jt-occ').count() == 3
             if fine_tuned: expect(tuned.first).to_contain_text(re.compile('nurse', re.I))
             else:
                 expect(tuned).to_have_count(0)
@@ -146,6 +156,7 @@ def test_dashboard_search_similar_and_back_in_chromium(case, homes, tmp_path):
             # the Search button, and an empty query that says what to do instead of breaking the page
             box.fill('data scientist'); page.locator('button.jt-search').click()
             expect(status).to_contain_text('“data scientist”', timeout=60_000)
+            expect(page.locator('.jt-occupations')).to_contain_text(re.compile('Data Scien|Statistic|Analy', re.I))
             expect(default.first).to_contain_text(re.compile('data|scien|analy', re.I))
             box.fill('   '); page.locator('button.jt-search').click()
             expect(status).to_contain_text('the query is empty', timeout=60_000)

@@ -17,6 +17,7 @@ def test_quick_pipeline_runs_every_stage_then_skips_them(home):
     for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv', 'postings_split.csv', 'evaluation.json', 'embedding_visualization.html', 'fine_tuned/modules.json'):
         assert (rd/f).exists(), f
     assert not (home/'models'/'fine_tuned').exists()          # a quick run never replaces the real fine-tuned model
+    assert any(o.endswith('.npz') and '/coders/' in o for o in rec['index']['outputs'])   # the occupation coder for the dashboard
     ev = {e['model']: e for e in json.loads((rd/'evaluation.json').read_text())}
     assert set(ev) == {'base', 'fine-tuned'} and 0 <= ev['fine-tuned']['recall@1'] <= 1
     assert all(0 <= ev['fine-tuned'][k] <= 1 for k in ('post_acc@1', 'style_recall@1', 'neigh_p@5'))   # titles from the real world too

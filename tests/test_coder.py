@@ -1,0 +1,198 @@
+"Title -> O*NET coder: rows for every input, confidences that sum to at most 1, a saved coder that follows its model and data, and `jobsim code` on bad input and after an interruption."
+import io, re, contextlib, json, shutil
+import numpy as np, pandas as pd, pytest
+from jobsim.cli import main
+from jobsim.data import get_splits, get_posting_split, posting_part
+from jobsim.models import DEFAULT_MODEL, resolve_model
+from jobsim.coder import (reference_titles, make_coder, build_coder, code_titles, code_file, parts_dir, run_folder,
+                          MAX_TITLE_CHARS, CODE_COLS, REF_SOURCES)
+
+SMALL_GRID = {'n_vote': (10, 40), 'temperature': (0.1,), 'posting_weight': (1, 4)}
+
+
+@pytest.fixture(scope='module')
+def split():
+    return get_posting_split(run_folder('default'))
+
+
+@pytest.fixture(scope='module')
+def coder(split):
+    "A coder over a sample of the references, calibrated on a sample of the dev titles."
+    refs = reference_titles()
+    keep = pd.concat([refs[refs.source == 'posting'].sample(150, random_state=0), refs[refs.source != 'posting'].sample(250, random_state=0),
+                      refs[refs.title.str.contains('Registered Nurse|Line Cook', regex=True)].head(10)]).drop_duplicates()
+    return make_coder(DEFAULT_MODEL, keep, posting_part(split, 'dev').sample(80, random_state=0), grid=SMALL_GRID)
+
+
+@pytest.fixture
+def mini_run(tmp_path, split):
+    "A run folder with small copies of the real splits (the coder only reads them)."
+    d = tmp_path/'mini_run'; d.mkdir()
+    sp = get_splits(run_folder('default'))
+    sp.train.sample(60, random_state=0).to_csv(d/'train_ds.csv', index=False)
+    for f, df in (('val_ds.csv', sp.val), ('test_ds.csv', sp.test)): df.head(5).to_csv(d/f, index=False)
+    pd.concat([split[split.part == 'train'].head(40), split[split.part == 'dev'].head(40)]).to_csv(d/'postings_split.csv', index=False)
+    return d
+
+
+def test_references_never_include_dev_or_test_postings(split):
+    refs = reference_titles()
+    assert set(refs.source) == set(REF_SOURCES)
+    held_out = set(split.title_key[split.part != 'train'])
+    from jobsim.data import normalise_title
+    assert not held_out & set(refs.title[refs.source == 'posting'].map(normalise_title))
+    with pytest.raises(ValueError, match='unknown reference source'): reference_titles(sources=('dev',))
+
+
+def test_code_titles_gives_k_codes_with_confidences_and_evidence(coder):
+    out = code_titles(['Registered Nurse', 'Line Cook', 'registered  NURSE!'], k=5, coder=coder)
+    assert list(out.columns) == CODE_COLS and len(out) == 3
+    assert out.onet_code[0].startswith('29-1141') and out.codes[0] == out.codes[2]
+    for _, r in out.iterrows():
+        assert len(r.codes) == len(r.names) == len(r.confidences) == 5 and len(r.evidence) == 3
+        assert sum(r.confidences) <= 1 + 1e-9 and r.confidences[0] == max(r.confidences) and r.confidence == r.confidences[0]
+        assert r.classified == (r.confidence >= coder.threshold) and r.reason == ('' if r.classified else 'low confidence')
+    low = code_titles(['Registered Nurse'], coder=coder, threshold=1.01)
+    assert not low.classified[0] and low.reason[0] == 'low confidence' and len(low.codes[0]) == 5 # unclassified rows keep their codes
+
+
+def test_odd_titles_become_unclassified_rows_never_dropped(coder):
+    odd = [None, float('nan'), pd.NA, '', '   ', 42, b'nurse', '!!!', 'cook ' * 2000]
+    out = code_titles(odd, coder=coder)
+    assert len(out) == len(odd)
+    assert out.reason[:8].tolist() == ['missing title'] * 3 + ['blank title'] * 2 + ['not text (int)', 'not text (bytes)', 'no letters or digits']
+    assert not out.classified[:8].any() and all(c == [] for c in out.codes[:8])
+    assert len(out.title.iloc[-1]) == MAX_TITLE_CHARS and len(out.codes.iloc[-1]) == 5 # a 10,000-character title is cut, then coded
+    with pytest.raises(ValueError, match='wrap one title in a list'): code_titles('nurse', coder=coder)
+
+
+def test_saved_coder_follows_its_model_and_data(tmp_path, mini_run):
+    p, kw = tmp_path/'coder.npz', {'sources': ('jitter', 'posting')}
+    first = build_coder(DEFAULT_MODEL, mini_run, path=p, **kw)
+    assert first.status == 'built' and p.exists()
+    again = build_coder(DEFAULT_MODEL, mini_run, path=p, **kw)
+    assert again.status == 'loaded' and np.array_equal(again.embeddings, first.embeddings)
+    assert json.dumps(again.params) == json.dumps(first.params) and again.refs.title.tolist() == first.refs.title.tolist()
+    # the same model files under another name: still valid; an edited model (as retraining writes): rebuilt
+    model = tmp_path/'model'; shutil.copytree(resolve_model(DEFAULT_MODEL)[0], model)
+    assert build_coder(str(model), mini_run, path=p, **kw).status == 'loaded'
+    cfg = model/'config_sentence_transformers.json'; cfg.write_text(cfg.read_text() + '\n')
+    assert build_coder(str(model), mini_run, path=p, **kw).status == 'built'
+    # other references: rebuilt; a damaged file: rebuilt
+    pd.read_csv(mini_run/'train_ds.csv').head(30).to_csv(mini_run/'train_ds.csv', index=False)
+    assert build_coder(str(model), mini_run, path=p, **kw).status == 'built'
+    p.write_bytes(b'garbage')
+    assert build_coder(str(model), mini_run, path=p, **kw).status == 'built'
+
+
+def write_titles(path, titles, **extra):
+    df = pd.DataFrame({'job_posting_title': titles, **extra})
+    df.to_parquet(path) if path.suffix == '.parquet' else df.to_csv(path, index=False)
+    return path
+
+
+BAD_INPUTS = { # file name -> (content: bytes, a table for parquet, or None for no file; the error's message)
+    'missing.csv': (None, 'missing.csv does not exist'),
+    'empty.csv': (b'', 'empty.csv is empty'),
+    'blank.csv': (b'\n\n', 'blank.csv is empty'),
+    'header.csv': (b'job_posting_title,company\n', 'header.csv has a header but no rows'),
+    'other.csv': (b'title\nNurse\n', "other.csv has no column 'job_posting_title'; it has ['title']: choose one with --column"),
+    'latin1.csv': ('job_posting_title\nIng\u00e9nieur\n'.encode('latin-1'), 'latin1.csv is not valid utf-8 text'),
+    'broken.parquet': (b'PAR1 not really', 'broken.parquet is not a readable parquet file'),
+    'none.parquet': (pd.DataFrame({'job_posting_title': pd.Series([], dtype=object)}), 'none.parquet has no rows'),
+    'other.parquet': (pd.DataFrame({'title': ['Nurse']}), "other.parquet has no column 'job_posting_title'"),
+}
+
+@pytest.mark.parametrize('name', BAD_INPUTS)
+def test_bad_input_stops_with_a_clear_error_naming_the_file(tmp_path, coder, name):
+    content, message = BAD_INPUTS[name]
+    path = tmp_path/name
+    if isinstance(content, bytes): path.write_bytes(content)
+    elif content is not None: content.to_parquet(path)
+    with pytest.raises((ValueError, FileNotFoundError), match=re.escape(f'{tmp_path}/{message}')):
+        code_file(path, tmp_path/'out.parquet', coder=coder, progress=False)
+    assert not (tmp_path/'out.parquet').exists() and not parts_dir(tmp_path/'out.parquet').exists()
+
+
+def test_non_utf8_csv_names_the_encoding_option_and_reads_with_it(tmp_path, coder, home):
+    p = tmp_path/'latin1.csv'; p.write_bytes('job_posting_title\nIngénieur\nCuisinier\n'.encode('latin-1'))
+    with pytest.raises(ValueError, match='--encoding latin-1') as e: code_file(p, coder=coder, progress=False)
+    assert str(p) in str(e.value)
+    out = pd.read_parquet(code_file(p, coder=coder, encoding='latin-1', progress=False)['out'])
+    assert out.title.tolist() == ['Ingénieur', 'Cuisinier']
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err): assert main(['code', str(p)]) == 1
+    assert err.getvalue().count('\n') == 1 and err.getvalue().startswith(f'jobsim code: error: {p} is not valid utf-8 text')
+
+
+def test_blank_nan_and_non_text_rows_are_kept_with_a_reason(tmp_path, coder):
+    titles = ['Registered Nurse', None, '', '   ', 'x' * 10_000, 'Line Cook']
+    pq = write_titles(tmp_path/'odd.parquet', titles, company=list('abcdef'))
+    out = pd.read_parquet(code_file(pq, tmp_path/'odd.coded.parquet', coder=coder, progress=False)['out'])
+    assert out.row.tolist() == list(range(6))
+    assert out.reason[1:4].tolist() == ['missing title', 'blank title', 'blank title'] and not out.classified[1:4].any()
+    assert len(out.title[4]) == MAX_TITLE_CHARS and out.codes[4].size == 5
+    nums = tmp_path/'nums.parquet'; pd.DataFrame({'job_posting_title': pd.array([1, 2, None], dtype='Int64')}).to_parquet(nums)
+    out = pd.read_csv(code_file(nums, tmp_path/'nums.coded.csv', coder=coder, progress=False)['out'])
+    assert out.reason.tolist() == ['not text (int)', 'not text (int)', 'missing title'] and len(out) == 3
+    csv = write_titles(tmp_path/'odd.csv', titles)
+    out = pd.read_csv(code_file(csv, tmp_path/'odd.coded.csv', coder=coder, progress=False)['out'], keep_default_na=False)
+    assert out.reason[1:4].tolist() == ['missing title', 'missing title', 'blank title'] # an empty CSV cell is missing
+    assert json.loads(out.codes[0])[0].startswith('29-1141')
+
+
+class Stop:
+    "An on_chunk callback that presses Ctrl-C after `n` chunks."
+    def __init__(self, n): self.n, self.seen = n, 0
+    def __call__(self, i, df):
+        self.seen += 1
+        if self.seen >= self.n: raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize('suffix', ['.parquet', '.csv'])
+def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, coder, split, suffix):
+    titles = posting_part(split, 'test').job_posting_title.head(70).tolist()
+    titles = titles + titles[:20] + [None, ''] # repeats across chunks, and odd rows
+    src = write_titles(tmp_path/f'in{suffix}', titles)
+    whole = code_file(src, tmp_path/'whole.parquet', coder=coder, chunk_size=15, progress=False)
+    assert whole['chunks'] == 7 and whole['resumed_chunks'] == 0 and whole['distinct_embedded'] == 70
+    out = tmp_path/'resumed.parquet'
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(KeyboardInterrupt):
+        code_file(src, out, coder=coder, chunk_size=15, progress=False, on_chunk=Stop(3))
+    assert 'run the same command again to resume' in err.getvalue()
+    assert not out.exists() and len(list(parts_dir(out).glob('part-*.parquet'))) == 3
+    with contextlib.redirect_stderr(io.StringIO()), pytest.raises(KeyboardInterrupt): # a second interruption keeps what is done
+        code_file(src, out, coder=coder, chunk_size=15, progress=False, on_chunk=Stop(2))
+    assert len(list(parts_dir(out).glob('part-*.parquet'))) == 5
+    done = code_file(src, out, coder=coder, chunk_size=15, progress=False)
+    assert (done['resumed_chunks'], done['chunks']) == (5, 7) and not parts_dir(out).exists()
+    a, b = pd.read_parquet(tmp_path/'whole.parquet'), pd.read_parquet(out)
+    pd.testing.assert_frame_equal(a.drop(columns=['confidence', 'confidences', 'evidence_scores']), b.drop(columns=['confidence', 'confidences', 'evidence_scores']))
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-5)
+
+
+def test_other_settings_or_an_edited_input_start_over(tmp_path, coder):
+    src = write_titles(tmp_path/'in.csv', ['Nurse', 'Cook', 'Welder', 'Driver', 'Teacher'])
+    out = tmp_path/'out.parquet'
+    with contextlib.redirect_stderr(io.StringIO()), pytest.raises(KeyboardInterrupt):
+        code_file(src, out, coder=coder, chunk_size=2, progress=False, on_chunk=Stop(1))
+    assert code_file(src, out, coder=coder, chunk_size=2, k=3, progress=False)['resumed_chunks'] == 0 # k changed
+    with contextlib.redirect_stderr(io.StringIO()), pytest.raises(KeyboardInterrupt):
+        code_file(src, out, coder=coder, chunk_size=2, progress=False, on_chunk=Stop(2))
+    write_titles(src, ['Nurse', 'Cook', 'Welder', 'Driver', 'Baker'])
+    s = code_file(src, out, coder=coder, chunk_size=2, progress=False)
+    assert s['resumed_chunks'] == 0 and pd.read_parquet(out).title.tolist()[-1] == 'Baker'
+
+
+def test_jobsim_code_command(tmp_path, mini_run, home, capsys):
+    src = write_titles(tmp_path/'postings.csv', ['Registered Nurse', 'Line Cook', ''], company=['a', 'b', 'c'])
+    assert main(['code', str(src), '--run', str(mini_run), '--quiet']) == 0
+    out = pd.read_parquet(tmp_path/'postings.coded.parquet')
+    assert len(out) == 3 and out.reason[2] == 'missing title'
+    assert '3 rows' in capsys.readouterr().out
+    assert (home/'coders'/'all-MiniLM-L6-v2.npz').exists() # the coder is saved under the artifacts
+    assert main(['code', str(tmp_path/'nope.parquet')]) == 1
+    assert capsys.readouterr().err.strip() == f"jobsim code: error: {tmp_path/'nope.parquet'} does not exist"
+    assert main(['code', str(src), '--column', 'title']) == 1
+    assert "has no column 'title'; it has ['job_posting_title', 'company']" in capsys.readouterr().err
