@@ -19,7 +19,7 @@ __all__ = ['log', 'LOSSES', 'DISTANCES', 'INGREDIENTS', 'CPU_SCHEDULE', 'PRESETS
            'check_training_data', 'seed_pool', 'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets',
            'CodeAwareBatchSampler', 'val_triplets', 'val_scores', 'TitleEvaluator', 'make_loss', 'training_args',
            'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train',
-           'train_cli', 'time_steps', 'dev_scores', 'try_recipes', 'recipe_chart', 'search_schedule']
+           'train_cli', 'time_steps', 'dev_scores', 'try_recipes', 'recipe_chart', 'search_schedule', 'search_figure']
 
 # %% ../nbs/04_finetune.ipynb #c005
 LOSSES = ('triplet', 'mnrl')
@@ -577,3 +577,9 @@ def search_schedule(n_trials:int=8, # trials to run (those already in the study 
     left = n_trials - len([t for t in study.trials if t.state.is_finished()])
     if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=True)
     return study
+
+def search_figure(study # `search_schedule(...)`
+                 ):
+    "The study's trials as parallel coordinates (plotly): settings on the axes, the dev composite as colour."
+    import optuna
+    return optuna.visualization.plot_parallel_coordinate(study)
