@@ -80,7 +80,8 @@ def test_default_recipe_trains_on_postings_and_rewrites(home, splits):
     cfg = tiny(loss='mnrl', max_steps=1, train_rows=2000)
     assert cfg.posting_anchors and cfg.code_aware and cfg.style_rate > 0   # the CPU default's ingredients
     m = train(cfg, splits=splits, run='ingredients', progress=False)
-    assert m['steps'] == 1 and 0 < m['posting_rows'] < 2575 * 2000 / len(splits.train) + 1   # the posting train part, sampled like the jitter
+    n_titles, rest = divmod(m['posting_rows'], cfg.posting_repeats)   # each sampled posting title, repeated
+    assert m['steps'] == 1 and rest == 0 and 0 < n_titles < 2575 * 2000 / len(splits.train) + 1   # the posting train part, sampled like the jitter
 
 
 def test_save_atomic_replaces_the_old_model(tmp_path):
