@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 import plotly.graph_objects as go
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, store_true
-from .core import artifact_path, run_dir, fine_tuned_dir, get_logger
+from .core import artifact_path, run_dir, run_folder, fine_tuned_dir, get_logger
 from .data import load_seeds, get_splits, get_posting_split, posting_part, normalise_title, major_group, MAJOR_GROUPS
 from .models import DEFAULT_MODEL, is_model_dir, load_model, encode_titles
 from .search import model_fingerprint, data_fingerprint, index_path
@@ -20,7 +20,7 @@ log = get_logger('jobsim.coder')
 
 # %% auto #0
 __all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE', 'CODE_COLS',
-           'CODER_SETTINGS', 'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'run_folder', 'reference_titles', 'neighbours', 'vote',
+           'CODER_SETTINGS', 'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote',
            'reliability_table', 'expected_calibration_error', 'calibrate', 'fit_calibration', 'spread_confidence',
            'precision_coverage', 'pick_threshold', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'make_coder',
            'title_problem', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder',
@@ -31,11 +31,6 @@ __all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_T
 # %% ../nbs/07b_coder.ipynb #k006
 REF_SOURCES = ('seed', 'jitter', 'posting')
 REF_COLS = ['title', 'onet_code', 'onet_name', 'source']
-
-def run_folder(run:str|Path='default' # a run name (folder under artifacts/runs) or a folder path
-              ) -> Path: # the run's folder
-    "The folder of a run given by name or path."
-    return Path(run) if isinstance(run, Path) or '/' in str(run) or os.sep in str(run) else run_dir(str(run))
 
 # %% ../nbs/07b_coder.ipynb #k007
 def reference_titles(run:str|Path='default', # run whose jittered train split and posting train part are used

@@ -8,7 +8,7 @@ import os, json, time, pickle, statistics
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse
-from .core import run_dir, get_logger
+from .core import run_dir, run_folder, get_logger
 from .models import resolve_model, ModelUnavailableError, MODELS
 from .evaluate import (load_encoder, evaluate_model, evaluation_data, retrieval_metrics, embed, title_scores, is_matcher,
                              MemoEncoder, TfidfEncoder, FuzzyMatcher, BASELINES)
@@ -199,7 +199,7 @@ def compare_cli(models:str=None, # comma-separated candidates (default: the thre
     "Compare base models and lexical baselines: quality, speed and size; saves table and charts."
     names = [m.strip() for m in models.split(',') if m.strip()] if models else CANDIDATES
     if not names: raise ValueError('--models names no model')
-    rdir = Path(run) if ('/' in run or Path(run).is_dir()) else run_dir(run)
+    rdir = run_folder(run)
     df = compare_models(names, split, rdir, sample, n_speed, repeats, seed)
     paths = save_comparison(df, rdir/'compare')
     print(comparison_table(df).T.to_string())

@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DATA_FILES', 'user_cache_dir', 'project_root', 'data_dir', 'temp_env', 'data_path', 'artifacts_dir', 'artifact_path',
-           'run_dir', 'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
+           'run_dir', 'run_folder', 'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #c005
 def user_cache_dir() -> Path: # jobsim's folder in the user's cache
@@ -80,6 +80,13 @@ def run_dir(name:str='default' # run name: one folder per run under `runs/`
            ) -> Path:
     "Folder of one run (splits, metrics, figures), created on demand."
     return artifact_path('runs', name)
+
+# %% ../nbs/00_core.ipynb #c013b
+def run_folder(run:str|Path|None='default' # a run name (folder under `runs/`), a folder path, or None for the default run
+              ) -> Path:
+    "The folder of a run given by name or by path."
+    if run is None: return run_dir()
+    return Path(run) if isinstance(run, Path) or '/' in str(run) or os.sep in str(run) or Path(run).is_dir() else run_dir(str(run))
 
 # %% ../nbs/00_core.ipynb #c015
 def fine_tuned_dir() -> Path: # `artifacts/models/fine_tuned`

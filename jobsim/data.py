@@ -8,7 +8,7 @@ import re, html
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np, pandas as pd
-from .core import data_path, run_dir, get_logger
+from .core import data_path, run_dir, run_folder, get_logger
 log = get_logger('jobsim.data')
 
 # %% auto #0
@@ -258,7 +258,7 @@ def split_cli(run:str='default', # run name (folder under artifacts/runs) or a f
              ):
     "Split the jittered titles by seed title into train/val/test CSVs, and the postings by title into train/dev/test."
     splits = stratified_split(load_jittered(data), val_frac, test_frac, seed)
-    out = Path(run) if ('/' in run or Path(run).is_dir()) else run_dir(run)
+    out = run_folder(run)
     paths = save_splits(splits, out)
     for k, df in splits._asdict().items(): print(f'{k:5} {len(df):6,} rows {df.seed_title.nunique():5,} seed titles {df.onet_code.nunique():4,} codes -> {paths[k]}')
     if postings != 'none':

@@ -8,8 +8,9 @@ import os, re, json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .core import run_dir, fine_tuned_dir, get_logger
-from .data import get_splits, load_seeds, load_postings
+from .core import run_dir, run_folder, fine_tuned_dir, get_logger
+from .data import get_splits, load_seeds, load_postings, get_posting_split, posting_part
+from .style import style_from_split, posting_style_set
 from .models import load_model, encode_titles, is_model_dir, DEFAULT_MODEL
 from fastcore.script import call_parse
 log = get_logger('jobsim.evaluate')
@@ -340,8 +341,7 @@ def evaluation_data(split:str='test', # 'train', 'val' or 'test'
     "The rows, postings and seed titles one evaluation runs on, sampled when asked."
     if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if sample is not None and int(sample) < 1: raise ValueError(f'sample must be a positive number of seed titles, got {sample}')
-    if isinstance(run, str) and not ('/' in run or Path(run).is_dir()): run = run_dir(run)
-    df = getattr(get_splits(run), split)
+    df = getattr(get_splits(run_folder(run)), split)
     postings = load_postings() if postings is None else postings
     seeds = load_seeds() if seeds is None else seeds
     if sample:
@@ -394,11 +394,9 @@ def ood_metrics(model, # an encoder or a matcher
                 batch_size:int=256 # titles per encoding batch
                ) -> dict: # post_*, style_*, neigh_* metrics and their counts
     "Postings, posting-style rewrites and occupational neighbours: the out-of-distribution metrics."
-    from jobsim.data import get_posting_split, posting_part
-    from jobsim.style import style_from_split, posting_style_set
     seeds = load_seeds() if seeds is None else seeds
-    if isinstance(run, str) and not ('/' in run or Path(run).is_dir()): run = run_dir(run)
-    pp = get_posting_split(run)
+    if not (is_matcher(model) or isinstance(model, MemoEncoder)): model = MemoEncoder(model)   # all seed titles are encoded once for the three sets
+    pp = get_posting_split(run_folder(run))
     posts = posting_part(pp, POSTING_PART_OF[split])
     if sample: posts = posts.sample(n=min(int(sample), len(posts)), random_state=seed)
     out = {f'post_{k}': v for k, v in posting_onet_metrics(model, posts, seeds, batch_size=batch_size).items() if k in ('acc@1', 'acc@5', 'major_acc@1', 'n_postings')}
@@ -494,7 +492,7 @@ def evaluate_cli(model:str=None, # model name, hub id, folder, 'tfidf' or 'fuzzy
                 ):
     "Evaluate models on a split: title retrieval, triplet accuracy, posting -> O*NET code."
     models = [model] if model else default_models()
-    out_dir = (Path(run) if ('/' in run or Path(run).is_dir()) else run_dir(run))/'evaluate'
+    out_dir = run_folder(run)/'evaluate'
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for m in models:

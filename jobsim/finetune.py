@@ -9,9 +9,10 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import run_dir, fine_tuned_dir, get_device, seed_everything, get_logger
-from .data import clean_title, get_splits, load_seeds, load_postings
+from .data import clean_title, get_splits, load_seeds, load_postings, get_posting_split, posting_part
+from .style import style_from_split, rewrite_title
 from .models import load_model, encode_titles, DEFAULT_MODEL, GPU_MODEL
-from .evaluate import rank_metrics
+from .evaluate import rank_metrics, retrieval_metrics, ood_metrics, ood_composite, MemoEncoder, OOD_KEYS
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
@@ -174,7 +175,6 @@ class OnlineTriplets:
             if self.kinds[i] == 2: choices = choices[choices != self.anchors[i]]
             self.positives[i] = choices[rng.integers(len(choices))]
         if self.style is not None and self.style_rate > 0:
-            from jobsim.style import rewrite_title
             for i in np.flatnonzero((self.kinds == 0) & (rng.random(len(self.kinds)) < self.style_rate)):
                 self.anchors[i] = rewrite_title(self.anchors[i], self.style, rng)
 
@@ -362,8 +362,6 @@ def extra_training_data(cfg:TrainConfig, # the run's settings
                        ) -> tuple: # (posting train titles or None, posting style or None)
     "The posting train part's labelled titles and the style learnt from it, when the config asks for them."
     if not (cfg.posting_anchors or cfg.style_rate > 0): return None, None
-    from jobsim.data import get_posting_split, posting_part
-    from jobsim.style import style_from_split
     pp = get_posting_split(run_dir(run) if run else None, seed=cfg.seed)
     return (posting_part(pp, 'train') if cfg.posting_anchors else None), (style_from_split(pp) if cfg.style_rate > 0 else None)
 
@@ -510,7 +508,6 @@ def dev_scores(model, # a SentenceTransformer (or any encoder)
                sample:int|None=None # evaluate on this many seed titles of the split (None: all)
               ) -> dict: # in-distribution recall@1 / mrr@10, the `OOD_KEYS` metrics and their composite
     "In-distribution retrieval and the out-of-distribution metrics of one model, with the composite to choose by."
-    from jobsim.evaluate import retrieval_metrics, ood_metrics, ood_composite, MemoEncoder, OOD_KEYS
     df = getattr(get_splits(run_dir(run)), split)
     if sample: df = df[df.seed_title.isin(pd.Series(df.seed_title.unique()).sample(min(sample, df.seed_title.nunique()), random_state=0))]
     enc = MemoEncoder(model)
