@@ -447,7 +447,7 @@ def _first_eval(history):
     return {k.removeprefix('eval_val_'): float(v) for k, v in ev[0].items() if k.startswith('eval_val_')} if ev else None
 
 # %% ../nbs/04_finetune.ipynb #c040
-from fastcore.script import call_parse
+from fastcore.script import call_parse, bool_arg
 
 @call_parse
 def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else the preset's)
@@ -461,11 +461,11 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               max_steps:int=None, # stop after this many steps
               train_rows:int=None, # train on a random sample of this many rows
               max_seq_length:int=None, # token limit of the model while training
-              posting_anchors:bool=None, # labelled posting titles (posting train part) as extra anchors
+              posting_anchors:bool_arg=None, # labelled posting titles (posting train part) as extra anchors: true/false (default: the recipe's, true)
               posting_repeats:int=None, # rows per labelled posting title and epoch
-              code_pairs:bool=None, # same-code seed title pairs as extra rows
+              code_pairs:bool_arg=None, # same-code seed title pairs as extra rows: true/false (default: the recipe's, false)
               style_rate:float=None, # share of jittered anchors rewritten in posting style each epoch
-              code_aware:bool=None, # one row per O*NET code in a batch (MNRL); other-code negatives (triplet)
+              code_aware:bool_arg=None, # one row per O*NET code in a batch (MNRL), other-code negatives (triplet): true/false (default: the recipe's, true)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>`
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned)
               resume:bool=False, # continue from the run's last checkpoint

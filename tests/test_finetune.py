@@ -90,3 +90,11 @@ def test_save_atomic_replaces_the_old_model(tmp_path):
     save_atomic(model, dest, {'info.json': {'a': 1}})
     assert not (dest/'stale.txt').exists() and json.loads((dest/'info.json').read_text()) == {'a': 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ['fine_tuned']
+
+
+def test_cli_keeps_the_recipe_unless_an_ingredient_is_switched_off(home):
+    from jobsim.cli import main
+    assert main(['train', '--max_steps', '1', '--train_rows', '300', '--batch_size', '16', '--code_aware', 'false', '--run', 'cli', '--quiet']) == 0
+    cfg = json.loads((run_dir('cli')/'finetune'/'metrics.json').read_text())['config']
+    assert cfg['posting_anchors'] and cfg['style_rate'] > 0   # not named: the default recipe's
+    assert cfg['code_aware'] is False                        # named: as given
