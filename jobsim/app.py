@@ -4,9 +4,10 @@
 
 # %% ../nbs/07a_app.ipynb #c002
 from __future__ import annotations
-import re, html, logging, warnings
+import os, re, html, logging, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 import pandas as pd
 import ipywidgets as W
 from fastcore.basics import patch
@@ -16,7 +17,8 @@ from .coder import Coder, code_titles, cached_coder
 log = get_logger('jobsim.app')
 
 # %% auto #0
-__all__ = ['log', 'CSS', 'slug', 'hit_html', 'occupations_html', 'ResultColumn', 'AppState', 'SearchApp', 'build_app']
+__all__ = ['log', 'CSS', 'READY_ENV', 'slug', 'hit_html', 'occupations_html', 'ResultColumn', 'AppState', 'SearchApp',
+           'announce_ready', 'build_app']
 
 # %% ../nbs/07a_app.ipynb #c005
 CSS = '''<style>
@@ -27,6 +29,7 @@ CSS = '''<style>
 .jt-row { align-items: center; border-top: 1px solid #eee; padding: 3px 0; }
 .jt-result { flex: 1 1 auto; min-width: 0; line-height: 1.35; }
 .jt-score { display: inline-block; min-width: 3.2em; padding: 0 4px; margin-right: 6px; border-radius: 4px; background: #e7f0fb; font-family: monospace; }
+.jt-count { display: inline-block; margin-left: 6px; padding: 0 5px; border-radius: 8px; background: #fff3cd; font-size: 85%; }
 .jt-meta { color: #57606a; font-size: 90%; }
 .jt-note { color: #6e5400; }
 .jt-error { color: #b00020; }
@@ -42,13 +45,15 @@ def slug(label:str # a column label, e.g. 'Fine-tuned model'
 
 # %% ../nbs/07a_app.ipynb #c008
 def hit_html(hit # one row of `search_top_k`'s table
-            ) -> str: # the hit as HTML: score, rank and title, then company, O*NET occupation and date
-    "How one search hit is shown (its posting id in `data-posting-id`, for tests and scripts)."
+            ) -> str: # the hit as HTML: score, rank, title and copies, then company, O*NET occupation and date
+    "How one search hit is shown (its posting id in `data-posting-id`, for tests and scripts; '×n' when it stands for n copies)."
     e = lambda s: html.escape(str(s)) if s is not None and not pd.isna(s) else ''
     meta = ' · '.join(x for x in [e(hit.company), f'O*NET: {e(hit.onet_name)}', e(hit.date)] if x)
     pid = f' data-posting-id="{int(hit.posting_id)}"' if 'posting_id' in hit else ''
+    n = int(hit['count']) if 'count' in hit else 1
+    copies = f'<span class="jt-count" title="{n} postings with this title and company">×{n}</span>' if n > 1 else ''
     return (f'<div class="jt-hit"{pid}><span class="jt-score" title="cosine similarity">{hit.score:.3f}</span>'
-            f'<b>{hit["rank"]}. {e(hit.title)}</b><br><span class="jt-meta">{meta}</span></div>')
+            f'<b>{hit["rank"]}. {e(hit.title)}</b>{copies}<br><span class="jt-meta">{meta}</span></div>')
 
 # %% ../nbs/07a_app.ipynb #o002
 def occupations_html(coded, # one row of `code_titles`'s table
@@ -115,6 +120,8 @@ class SearchApp:
         self.search_button = W.Button(description='Search', button_style='primary', icon='search').add_class('jt-search')
         self.back_button = W.Button(description='Back to search results', icon='arrow-left', layout=W.Layout(display='none', width='auto')).add_class('jt-back')
         self.status = W.HTML('Type a job title and press Enter.', layout=W.Layout(margin='0 12px 0 0')).add_class('jt-status')
+        self.show_all = W.Checkbox(False, description='Show every copy', indent=False, layout=W.Layout(width='auto'),
+                                   tooltip='Show each copy of a posting (same title and company) instead of one row marked ×n').add_class('jt-show-all')
         self.occupations = W.HTML('', layout=W.Layout(display='none' if coder is None else None)).add_class('jt-occupations')
         self.columns = {l: ResultColumn(l, ix, k, self.show_similar) for l, ix in indexes.items()}
         with warnings.catch_warnings():
@@ -122,11 +129,15 @@ class SearchApp:
             self.query.on_submit(lambda _: self.search())
         self.search_button.on_click(lambda _: self.search())
         self.back_button.on_click(lambda _: self.back())
+        self.show_all.observe(lambda _: self.refresh(), 'value')
         first = next(iter(self.indexes.values()))
         info = f'{len(first):,} job postings · models on {first.model.device}'
         self.widget = W.VBox([W.HTML(CSS + f'<span class="jt-meta">{info}</span>'),
-                              W.HBox([self.query, self.search_button]), W.HBox([self.status, self.back_button]), self.occupations,
+                              W.HBox([self.query, self.search_button, self.show_all]), W.HBox([self.status, self.back_button]), self.occupations,
                               W.HBox([c.box for c in self.columns.values()]).add_class('jt-cols')]).add_class('jt-app')
+
+    @property
+    def collapse(self) -> bool: return not self.show_all.value # one row per group of copies
 
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
 
@@ -153,7 +164,7 @@ def search(self:SearchApp, query:str|None=None # default: the text box's value
     "Search every model for the query and show the top k of each."
     def go():
         q = self.query.value if query is None else query
-        res = {l: search_top_k(ix, q, self.k) for l, ix in self.indexes.items()}
+        res = {l: search_top_k(ix, q, self.k, self.collapse) for l, ix in self.indexes.items()}
         for l, hits in res.items(): self.columns[l].show(hits)
         self.state = AppState(' '.join(q.split()), 'search', None)
         self.status.value = f'Top {self.k} postings for <b>“{html.escape(self.state.query)}”</b>'
@@ -168,7 +179,7 @@ def show_similar(self:SearchApp, posting_id:int # the posting to start from
     "Show, for every model, the postings most similar to one posting."
     def go():
         i = check_posting_id(next(iter(self.indexes.values())), posting_id)
-        res = {l: similar_postings(ix, i, self.k) for l, ix in self.indexes.items()}
+        res = {l: similar_postings(ix, i, self.k, self.collapse) for l, ix in self.indexes.items()}
         for l, hits in res.items(): self.columns[l].show(hits)
         self.state = AppState(self.state.query, 'similar', i)
         p = next(iter(self.indexes.values())).postings.iloc[i]
@@ -185,6 +196,12 @@ def back(self:SearchApp) -> bool: # whether results are shown
     self.query.value = self.state.query
     return self.search(self.state.query)
 
+@patch
+def refresh(self:SearchApp) -> bool: # whether results are shown
+    "Redo the view on the page (after an option changed); nothing before the first search."
+    if self.state.view == 'similar': return self.show_similar(self.state.posting_id)
+    return self.search(self.state.query) if self.state.query else False
+
 # %% ../nbs/07a_app.ipynb #c027
 @contextmanager
 def _quiet(name:str='jobsim'):
@@ -193,6 +210,16 @@ def _quiet(name:str='jobsim'):
     lg.setLevel(logging.WARNING)
     try: yield
     finally: lg.setLevel(old)
+
+# %% ../nbs/07a_app.ipynb #r001
+READY_ENV = 'JOBSIM_READY_DIR' # folder where a built dashboard announces itself (set by `jobsim serve`)
+
+def announce_ready() -> Path|None: # the file written, or None when no server asked
+    "Write `kernel-<pid>` into `$JOBSIM_READY_DIR`, if it is set: this process's dashboard is ready."
+    d = os.environ.get(READY_ENV)
+    if not d: return None
+    f = Path(d)/f'kernel-{os.getpid()}'
+    f.write_text(''); return f
 
 # %% ../nbs/07a_app.ipynb #c028
 def build_app(k:int=10, # results per column
@@ -210,4 +237,6 @@ def build_app(k:int=10, # results per column
     if occupations and name:
         with _quiet(): coder = cached_coder(name)
         code_titles(['warm-up'], coder=coder)
-    return SearchApp(indexes, k, coder, label.lower() if label else '')
+    app = SearchApp(indexes, k, coder, label.lower() if label else '')
+    announce_ready()
+    return app

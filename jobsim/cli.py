@@ -4,11 +4,12 @@
 
 # %% ../nbs/10_cli.ipynb #c002
 from __future__ import annotations
-import sys, importlib
+import sys, importlib, argparse
 from fastcore.script import anno_parser
+import jobsim
 
 # %% auto #0
-__all__ = ['COMMANDS', 'available_commands', 'usage', 'main']
+__all__ = ['COMMANDS', 'available_commands', 'usage', 'kebab_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 COMMANDS = {
@@ -20,6 +21,7 @@ COMMANDS = {
     'plot':      ('jobsim.viz', 'plot_cli'),
     'index':     ('jobsim.search', 'index_cli'),
     'code':      ('jobsim.coder', 'code_cli'),
+    'serve':     ('jobsim.serve', 'serve_cli'),
     'pipeline':  ('jobsim.pipeline', 'pipeline_cli'),
 }
 
@@ -45,10 +47,23 @@ def _summary(mod:str, fn:str) -> str:
 def usage() -> str:
     "The text of `jobsim --help`."
     cmds = available_commands()
-    lines = ['usage: jobsim COMMAND [options]', '', 'Job-title similarity: split, fine-tune, evaluate, search.', '', 'commands:']
+    lines = ['usage: jobsim COMMAND [options]', '       jobsim --version', '', 'Job-title similarity: split, fine-tune, evaluate, search.', '', 'commands:']
     lines += [f'  {n:10} {_summary(*v)}' for n, v in cmds.items()]
     lines += ['', "Run 'jobsim COMMAND --help' for a command's options."]
     return '\n'.join(lines)
+
+# %% ../nbs/10_cli.ipynb #k002
+def kebab_parser(func, # a subcommand's function (the `__wrapped__` one of a `call_parse` function)
+                 prog:str|None=None # the name its usage line shows, e.g. 'jobsim train'
+                ) -> argparse.ArgumentParser: # its options as `--base-model`, with `--base_model` accepted too
+    "`anno_parser`'s parser with hyphenated option names; the underscore spelling stays an alias that `--help` does not list."
+    p = anno_parser(func, prog=prog)
+    for a in p._actions:
+        for s in [s for s in a.option_strings if s.startswith('--') and '_' in s]:
+            kebab = '--' + s[2:].replace('_', '-')
+            a.option_strings = [kebab if o == s else o for o in a.option_strings]
+            p._option_string_actions[kebab] = a # `s` stays registered: the alias
+    return p
 
 # %% ../nbs/10_cli.ipynb #c009
 def main(argv:list[str]|None=None # arguments after `jobsim` (default: sys.argv[1:])
@@ -56,13 +71,14 @@ def main(argv:list[str]|None=None # arguments after `jobsim` (default: sys.argv[
     "Entry point of the `jobsim` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help', 'help'): print(usage()); return 0
+    if argv[0] in ('-V', '--version'): print(f'jobsim {jobsim.__version__}'); return 0
     cmds = available_commands()
     if argv[0] not in cmds:
         print(f"jobsim: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr); return 2
     mod, fn = cmds[argv[0]]
     func = getattr(importlib.import_module(mod), fn)
     func = getattr(func, '__wrapped__', func)
-    args = anno_parser(func, prog=f'jobsim {argv[0]}').parse_args(argv[1:]).__dict__
+    args = kebab_parser(func, prog=f'jobsim {argv[0]}').parse_args(argv[1:]).__dict__
     args.pop('pdb', None); args.pop('xtra', None)
     try: func(**args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_search.ipynb #c002
 from __future__ import annotations
-import os, re, time, hashlib, tempfile, zipfile, importlib.util
+import os, re, json, time, hashlib, tempfile, zipfile, importlib.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -12,13 +12,14 @@ import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true
 from .core import artifact_path, fine_tuned_dir, get_logger
 from .models import DEFAULT_MODEL, canonical_name, resolve_model, is_model_dir, load_model, encode_titles
-from .data import load_postings
+from .data import load_postings, normalise_title
 log = get_logger('jobsim.search')
 
 # %% auto #0
-__all__ = ['log', 'ANN_MIN_ROWS', 'MAX_QUERY_CHARS', 'RESULT_COLS', 'TRAIN_HINT', 'model_fingerprint', 'data_fingerprint',
-           'index_path', 'SearchIndex', 'build_index', 'top_k', 'faiss_available', 'build_ann', 'ann_for',
-           'clean_query', 'results_frame', 'search_top_k', 'check_posting_id', 'similar_postings', 'search_models',
+__all__ = ['log', 'ANN_MIN_ROWS', 'ANN_NPROBE', 'MAX_QUERY_CHARS', 'RESULT_COLS', 'TRAIN_HINT', 'model_fingerprint',
+           'data_fingerprint', 'index_path', 'SearchIndex', 'build_index', 'top_k', 'faiss_available', 'ann_nlist',
+           'build_ann', 'ann_path', 'ann_for', 'clean_query', 'results_frame', 'duplicate_groups', 'posting_groups',
+           'first_of_groups', 'ranked_rows', 'search_top_k', 'check_posting_id', 'similar_postings', 'search_models',
            'cached_index', 'latency_ms', 'index_cli']
 
 # %% ../nbs/07_search.ipynb #c005
@@ -74,6 +75,10 @@ class SearchIndex:
     path: Path|None = None # where the index is saved
     status: str = 'built' # 'built' (encoded now) or 'loaded' (reused from `path`)
     ann: object = field(default=None, repr=False) # an approximate index for large tables (see `ann_for`)
+    groups: np.ndarray|None = field(default=None, repr=False) # duplicate group of each posting (see `posting_groups`)
+    group_sizes: np.ndarray|None = field(default=None, repr=False) # postings in each group
+    fingerprints: dict = field(default_factory=dict) # {'model': ..., 'data': ...} of the embeddings; an approximate index is saved only with them
+    ann_status: str|None = None # 'built' or 'loaded' once `ann_for` has an approximate index
     def __len__(self): return len(self.embeddings)
     @property
     def model(self): return load_model(self.model_name) # cached: loaded once per process
@@ -116,11 +121,11 @@ def build_index(model_name:str=DEFAULT_MODEL, # model name, hub id or local fold
     fp = {'model': model_fingerprint(model_name), 'data': data_fingerprint(titles)}
     path = Path(path) if path else index_path(model_name)
     if not rebuild and (emb := _read_index(path, fp, len(titles))) is not None:
-        return SearchIndex(model_name, emb, postings, path, 'loaded')
+        return SearchIndex(model_name, emb, postings, path, 'loaded', fingerprints=fp)
     log.info(f'encoding {len(titles):,} posting titles with {model_name} -> {path}')
     emb = encode_titles(load_model(model_name), titles, batch_size, progress)
     _write_index(path, emb, fp, model_name)
-    return SearchIndex(model_name, emb, postings, path, 'built')
+    return SearchIndex(model_name, emb, postings, path, 'built', fingerprints=fp)
 
 # %% ../nbs/07_search.ipynb #c022
 def top_k(embeddings:np.ndarray, # (n, dim) unit-length rows
@@ -148,34 +153,73 @@ def top_k(embeddings:np.ndarray, # (n, dim) unit-length rows
 
 # %% ../nbs/07_search.ipynb #c025
 ANN_MIN_ROWS = 200_000 # tables smaller than this are searched exactly
+ANN_NPROBE = 32 # clusters scanned per query (chosen by the 1,000,000-row benchmark below)
 
-def faiss_available() -> bool: # whether the optional `faiss` package can be imported
+def faiss_available() -> bool: # whether the `faiss` package can be imported
     "Whether FAISS is installed."
     return importlib.util.find_spec('faiss') is not None
 
+def ann_nlist(n:int # rows in the table
+             ) -> int: # clusters of the IVF index: about 2√n, and at least 39 training rows per cluster
+    "The number of clusters for a table of `n` rows."
+    return max(1, min(int(2 * np.sqrt(n)), n // 39))
+
 # %% ../nbs/07_search.ipynb #c026
 def build_ann(embeddings:np.ndarray, # (n, dim) unit-length rows
-              nlist:int|None=None, # clusters (default: about √n)
-              nprobe:int=32, # clusters scanned per query: more is slower and closer to exact
-              train_rows:int=100_000, # rows sampled to learn the clusters
-              seed:int=0 # sampling seed
+              nlist:int|None=None, # clusters (default: `ann_nlist(n)`)
+              nprobe:int=ANN_NPROBE, # clusters scanned per query: more is slower and closer to exact
+              seed:int=0 # seed of the rows sampled to learn the clusters
              ): # a `faiss.IndexIVFFlat` over `embeddings`
-    "An approximate inner-product index (FAISS IVF) of the embeddings."
+    "An approximate inner-product index (FAISS IVF) of the embeddings; the clusters are learnt from 39 rows per cluster."
     if not faiss_available(): raise RuntimeError('the approximate index needs FAISS: pip install faiss-cpu')
     import faiss
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
-    nlist = nlist or max(1, min(int(np.sqrt(len(x))), len(x) // 39))
+    nlist = nlist or ann_nlist(len(x))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(x.shape[1]), x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-    sample = x[np.random.default_rng(seed).choice(len(x), min(len(x), max(train_rows, 39*nlist)), replace=False)]
-    index.train(sample); index.add(x); index.nprobe = min(nprobe, nlist)
+    index.cp.seed = seed
+    index.train(x[np.random.default_rng(seed).choice(len(x), min(len(x), 39*nlist), replace=False)])
+    index.add(x); index.nprobe = min(nprobe, nlist)
     return index
 
 # %% ../nbs/07_search.ipynb #c027
+def ann_path(index:SearchIndex # a postings index
+            ) -> Path|None: # `<index>.ivf.faiss` beside the saved index, None for an index that is not saved
+    "Where the approximate index of a saved postings index is kept."
+    return index.path.with_name(index.path.stem + '.ivf.faiss') if index.path else None
+
+def _ann_meta(index:SearchIndex, ann) -> dict:
+    return {'rows': len(index), 'nlist': int(ann.nlist), 'nprobe': int(ann.nprobe), **index.fingerprints}
+
+def _load_ann(index:SearchIndex):
+    "The saved approximate index when it was built from these very embeddings, else None."
+    p = ann_path(index)
+    if p is None or not index.fingerprints or not p.exists() or not p.with_suffix('.json').exists(): return None
+    import faiss
+    try:
+        meta = json.loads(p.with_suffix('.json').read_text())
+        if any(meta.get(k) != v for k, v in index.fingerprints.items()) or meta.get('rows') != len(index): return None
+        ann = faiss.read_index(str(p)); ann.nprobe = meta['nprobe']
+    except Exception as e: log.warning(f'{p} is unreadable ({type(e).__name__}: {e}); rebuilding'); return None
+    return ann if ann.ntotal == len(index) else None
+
+# %% ../nbs/07_search.ipynb #n002
+_warned_no_faiss = []
+
 def ann_for(index:SearchIndex, # a postings index
             min_rows:int=ANN_MIN_ROWS # use an approximate index from this many rows on
            ): # the approximate index, or None for exact search
-    "The index's approximate search structure, built on first use, for large tables when FAISS is installed."
-    if index.ann is None and len(index) >= min_rows and faiss_available(): index.ann = build_ann(index.embeddings)
+    "The index's approximate search structure for large tables: loaded from beside the saved index, else built (and saved) on first use."
+    if index.ann is not None or len(index) < min_rows: return index.ann
+    if not faiss_available():
+        if not _warned_no_faiss: log.warning(f'FAISS is not installed: exact search over {len(index):,} rows (pip install faiss-cpu)'); _warned_no_faiss.append(1)
+        return None
+    if (ann := _load_ann(index)) is not None: index.ann, index.ann_status = ann, 'loaded'; return ann
+    t = time.perf_counter(); index.ann, index.ann_status = build_ann(index.embeddings), 'built'
+    log.info(f'approximate index of {len(index):,} rows built in {time.perf_counter() - t:.0f} s')
+    if (p := ann_path(index)) and index.fingerprints:
+        import faiss
+        tmp = p.with_name(f'.{p.name}.tmp'); faiss.write_index(index.ann, str(tmp)); os.replace(tmp, p)
+        p.with_suffix('.json').write_text(json.dumps(_ann_meta(index, index.ann)))
     return index.ann
 
 # %% ../nbs/07_search.ipynb #c030
@@ -190,29 +234,74 @@ def clean_query(query:str # what the user typed
     return q[:MAX_QUERY_CHARS]
 
 # %% ../nbs/07_search.ipynb #c032
-RESULT_COLS = ['rank', 'score', 'title', 'company', 'onet_name', 'date', 'posting_id', 'onet_code']
+RESULT_COLS = ['rank', 'score', 'title', 'company', 'onet_name', 'date', 'posting_id', 'onet_code', 'count']
 
 def results_frame(postings:pd.DataFrame, # the index's postings
                   rows:np.ndarray, # row numbers, best first
-                  scores:np.ndarray # their similarity scores
-                 ) -> pd.DataFrame: # one row per hit: rank, score, title, company, O*NET name, date, posting id, O*NET code
+                  scores:np.ndarray, # their similarity scores
+                  counts:np.ndarray|None=None # postings each hit stands for (default: 1 each)
+                 ) -> pd.DataFrame: # one row per hit: rank, score, title, company, O*NET name, date, posting id, O*NET code, count
     "The hits as a table."
     p = postings.iloc[rows]
     date = pd.to_datetime(p['date_posted'], errors='coerce').dt.date if 'date_posted' in p else [None]*len(p)
     return pd.DataFrame({'rank': np.arange(1, len(rows)+1), 'score': np.round(np.asarray(scores, float), 4),
         'title': p.job_posting_title.astype(str).values, 'company': p.get('company', pd.Series(['']*len(p))).fillna('').astype(str).values,
         'onet_name': p.onet_name.astype(str).values, 'date': list(date), 'posting_id': np.asarray(rows, np.int64),
-        'onet_code': p.onet_code.astype(str).values}, columns=RESULT_COLS)
+        'onet_code': p.onet_code.astype(str).values, 'count': np.ones(len(rows), np.int64) if counts is None else np.asarray(counts, np.int64)}, columns=RESULT_COLS)
+
+# %% ../nbs/07_search.ipynb #d002
+def duplicate_groups(postings:pd.DataFrame # postings with `job_posting_title` (and `company`)
+                    ) -> np.ndarray: # (n,) group number of each posting; equal numbers are copies
+    "Group the postings that share a normalised title and company."
+    title = postings.job_posting_title.astype(str).map(normalise_title)
+    company = postings['company'].fillna('').astype(str).map(normalise_title) if 'company' in postings else ''
+    return pd.factorize(title + '\0' + company)[0].astype(np.int64)
+
+def posting_groups(index:SearchIndex # a postings index
+                  ) -> np.ndarray: # its `duplicate_groups`, computed on first use and kept on the index (with each group's size)
+    "The duplicate group of every posting of an index."
+    if index.groups is None or len(index.groups) != len(index):
+        index.groups = duplicate_groups(index.postings); index.group_sizes = np.bincount(index.groups)
+    return index.groups
+
+# %% ../nbs/07_search.ipynb #d004
+def first_of_groups(rows:np.ndarray, # row numbers, best first
+                    groups:np.ndarray # group number of every row of the index
+                   ) -> np.ndarray: # positions in `rows` of each group's first (best) row, in rank order
+    "Keep the best-ranked row of each duplicate group."
+    _, first = np.unique(groups[rows], return_index=True)
+    return np.sort(first)
+
+def ranked_rows(index:SearchIndex, # a postings index
+                vec:np.ndarray, # (dim,) unit-length query vector
+                k:int=10, # how many hits
+                exclude=None, # row numbers never to return
+                collapse:bool=True # one hit per duplicate group (else every posting)
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (row numbers, scores, postings per hit), best first
+    "The `k` best rows for a query vector; collapsed, each stands for its group, and rows are fetched (more each round) until `k` groups are found."
+    ann = ann_for(index)
+    if not collapse:
+        rows, scores = top_k(index.embeddings, vec, k, exclude, ann)
+        return rows, scores, np.ones(len(rows), np.int64)
+    groups = posting_groups(index)
+    m = int((2 * k + 10) * len(groups) / len(index.group_sizes)) # enough rows for k groups of the average size
+    while True:
+        rows, scores = top_k(index.embeddings, vec, m, exclude, ann)
+        keep = first_of_groups(rows, groups)[:k]
+        if len(keep) == k or len(rows) < m: break
+        m *= 4
+    return rows[keep], scores[keep], index.group_sizes[groups[rows[keep]]]
 
 # %% ../nbs/07_search.ipynb #c033
 def search_top_k(index:SearchIndex, # a postings index (`build_index`)
                  query:str, # free text, e.g. 'registered nurse'
-                 k:int=10 # how many postings
-                ) -> pd.DataFrame: # rank, score, title, company, onet_name, date, posting_id, onet_code
+                 k:int=10, # how many postings
+                 collapse:bool=True # show copies of a posting (same normalised title and company) once, with their count
+                ) -> pd.DataFrame: # rank, score, title, company, onet_name, date, posting_id, onet_code, count
     "The `k` postings whose titles are most similar to the query."
     q = clean_query(query)
     vec = encode_titles(index.model, [q], progress=False)[0]
-    return results_frame(index.postings, *top_k(index.embeddings, vec, k, ann=ann_for(index)))
+    return results_frame(index.postings, *ranked_rows(index, vec, k, collapse=collapse))
 
 # %% ../nbs/07_search.ipynb #c038
 def check_posting_id(index:SearchIndex, # a postings index
@@ -229,11 +318,13 @@ def check_posting_id(index:SearchIndex, # a postings index
 # %% ../nbs/07_search.ipynb #c039
 def similar_postings(index:SearchIndex, # a postings index
                      posting_id:int, # row number of the posting to start from
-                     k:int=10 # how many postings
-                    ) -> pd.DataFrame: # like `search_top_k`, without the posting itself
+                     k:int=10, # how many postings
+                     collapse:bool=True # one hit per duplicate group, never a copy of the posting itself
+                    ) -> pd.DataFrame: # like `search_top_k`, without the posting itself (and, collapsed, its copies)
     "The `k` postings most similar to one posting of the index."
     i = check_posting_id(index, posting_id)
-    return results_frame(index.postings, *top_k(index.embeddings, index.embeddings[i], k, exclude=[i], ann=ann_for(index)))
+    exclude = np.flatnonzero(posting_groups(index) == posting_groups(index)[i]) if collapse else [i]
+    return results_frame(index.postings, *ranked_rows(index, index.embeddings[i], k, exclude, collapse))
 
 # %% ../nbs/07_search.ipynb #c042
 TRAIN_HINT = 'Train one with `jobsim train`, then run `jobsim index` (or reload the dashboard).'

@@ -4,8 +4,9 @@ import numpy as np, pandas as pd, pytest
 from jobsim.cli import main
 from jobsim.data import load_postings
 from jobsim.models import DEFAULT_MODEL, resolve_model
-from jobsim.search import (build_index, index_path, search_top_k, similar_postings, top_k, build_ann, ann_for,
-                           faiss_available, model_fingerprint, MAX_QUERY_CHARS)
+from jobsim.data import normalise_title
+from jobsim.search import (build_index, index_path, search_top_k, similar_postings, top_k, build_ann, ann_for, ann_path,
+                           faiss_available, model_fingerprint, posting_groups, SearchIndex, MAX_QUERY_CHARS)
 
 
 @pytest.fixture(scope='module')
@@ -63,7 +64,8 @@ def test_odd_queries_give_a_message_or_a_result(index):
     for q in ['软件工程师', 'медсестра', 'ممرضة', 'エンジニア']:
         r = search_top_k(index, q, k=3)
         assert len(r) == 3 and np.isfinite(r.score).all()
-    assert len(search_top_k(index, 'nurse', k=10_000)) == len(index)
+    assert len(search_top_k(index, 'nurse', k=10_000)) == len(set(posting_groups(index))) # every posting, copies once
+    assert len(search_top_k(index, 'nurse', k=10_000, collapse=False)) == len(index)
 
 
 def test_similar_postings_leave_the_posting_out_and_reject_unknown_ids(index):
@@ -87,7 +89,7 @@ def test_top_k_matches_a_full_sort_and_honours_exclusions():
     np.testing.assert_allclose(scores, (e @ q)[idx])
 
 
-@pytest.mark.skipif(not faiss_available(), reason='faiss-cpu is not installed (optional)')
+@pytest.mark.skipif(not faiss_available(), reason='faiss-cpu is not installed')
 def test_approximate_index_answers_like_brute_force_when_it_scans_every_cluster(index):
     rng = np.random.default_rng(1)
     e = rng.standard_normal((5000, 32)).astype(np.float32); e /= np.linalg.norm(e, axis=1, keepdims=True)
@@ -118,3 +120,50 @@ def test_cli_indexes_the_fine_tuned_model_when_there_is_one(postings, home, tmp_
     assert (home/'embeddings'/'fine_tuned.npz').exists()
     assert main(['index', '--data', str(tmp_path/'missing.parquet')]) == 1
     assert 'missing.parquet does not exist' in capsys.readouterr().err
+
+
+@pytest.fixture(scope='module')
+def with_copies(postings, tmp_path_factory):
+    "The postings plus two more copies of one of them (same title and company, written differently) and one with another company."
+    p = postings.copy()
+    row = p[p.job_posting_title.str.contains('Nurse')].iloc[0]
+    extra = pd.DataFrame([{**row, 'job_posting_title': row.job_posting_title.upper() + '!'},
+                          {**row, 'company': str(row.company).lower()},
+                          {**row, 'company': 'Another Hospital'}])
+    return build_index(DEFAULT_MODEL, pd.concat([p, extra]).reset_index(drop=True), tmp_path_factory.mktemp('copies')/'ix.npz')
+
+
+def keys(hits): return list(zip(hits.title.map(normalise_title), hits.company.map(normalise_title)))
+
+
+def test_copies_of_a_posting_show_once_with_their_count(with_copies):
+    title = with_copies.postings.job_posting_title.iloc[-1]
+    hits = search_top_k(with_copies, title, k=10)
+    assert len(set(keys(hits))) == 10 # ten different postings
+    top = hits.iloc[0]
+    assert normalise_title(top.title) == normalise_title(title) and top['count'] == 3 # itself and its two copies
+    assert 'Another Hospital' in hits.company.tolist() # the same title elsewhere is another posting
+    every = search_top_k(with_copies, title, k=10, collapse=False)
+    assert (every['count'] == 1).all() and keys(every).count(keys(hits)[0]) == 3
+
+
+def test_similar_postings_never_offer_a_copy_of_the_start(with_copies):
+    start = len(with_copies) - 2 # one of the copies
+    copies = set(np.flatnonzero(posting_groups(with_copies) == posting_groups(with_copies)[start]))
+    assert len(copies) == 3
+    assert not copies & set(similar_postings(with_copies, start, k=10).posting_id)
+    assert copies - {start} <= set(similar_postings(with_copies, start, k=10, collapse=False).posting_id)
+
+
+@pytest.mark.skipif(not faiss_available(), reason='faiss-cpu is not installed')
+def test_approximate_index_is_saved_and_reused_while_its_index_matches(with_copies, tmp_path):
+    make = lambda fp: SearchIndex(with_copies.model_name, with_copies.embeddings, with_copies.postings, tmp_path/'ix.npz', fingerprints=fp)
+    first = make(with_copies.fingerprints)
+    assert ann_for(first, min_rows=100) is not None and first.ann_status == 'built' and ann_path(first).exists()
+    again = make(with_copies.fingerprints); ann_for(again, min_rows=100)
+    assert again.ann_status == 'loaded' and again.ann.ntotal == len(with_copies)
+    retrained = make({**with_copies.fingerprints, 'model': 'another model'}); ann_for(retrained, min_rows=100)
+    assert retrained.ann_status == 'built'
+    # collapsed search through the approximate index: still ten different postings
+    hits = search_top_k(again, 'registered nurse', k=10)
+    assert len(set(keys(hits))) == 10 and 'nurse' in hits.title[0].lower()
