@@ -665,7 +665,8 @@ def code_file(input:str|Path, # a CSV or parquet file with a column of titles
               threshold:float|None=None, # minimum confidence for `classified` (default: the coder's)
               run:str|Path='default', # run whose splits give the references (when the coder is built here)
               progress:bool=True, # tqdm progress bar
-              on_chunk=None # called as on_chunk(chunk number, coded rows) after each chunk is saved
+              on_chunk=None, # called as on_chunk(chunk number, coded rows) after each chunk is saved
+              cache:dict|None=None # normalised title -> result, read and extended (e.g. filled by `jobsim.scale.code_keys_ray`)
              ) -> dict: # rows, distinct titles embedded, chunks (new and resumed), classified share, seconds, rows/s, out
     "Code every row of a file, chunk by chunk, resuming from the chunks a previous interrupted run saved."
     src = Path(input)
@@ -682,7 +683,7 @@ def code_file(input:str|Path, # a CSV or parquet file with a column of titles
                 'coder': [coder.model_name and model_fingerprint(coder.model_name), coder_data_fingerprint(coder.refs, pd.DataFrame({'title': [], 'onet_code': []}), coder.params)]}
     parts = parts_dir(out)
     resumed = _start_parts(parts, {'input': str(src.resolve()), 'input_fingerprint': input_fingerprint(src), 'settings': settings, 'version': 1})
-    cache, stats, t0, row = {}, {'rows': 0, 'classified': 0, 'chunks': 0, 'resumed_chunks': 0}, time.perf_counter(), 0
+    cache, stats, t0, row = {} if cache is None else cache, {'rows': 0, 'classified': 0, 'chunks': 0, 'resumed_chunks': 0}, time.perf_counter(), 0
     bar = tqdm(total=n_rows or count_rows(src, encoding), unit='rows', desc=f'coding {src.name}', disable=not progress, dynamic_ncols=True)
     try:
         for i, values in enumerate(read_title_chunks(src, column, chunk_size, encoding)):
@@ -723,10 +724,18 @@ def code_cli(input:str, # a CSV or parquet file with a column of job titles
              encoding:str='utf-8', # text encoding of a CSV input, e.g. latin-1 or cp1252
              threshold:float=None, # minimum confidence for classified=True (default: the coder's, precision >= 0.90 on dev)
              run:str='default', # run (name or folder) whose splits give the reference titles and the dev titles
+             engine:str='local', # 'local' (this process) or 'ray' (distinct titles coded on Ray actors: `jobsim.scale`)
+             address:str=None, # with --engine ray: a Ray cluster address (default: a local Ray instance on this machine)
+             workers:int=None, # with --engine ray: Ray actors, each with its own model (default: one per CPU)
              quiet:store_true=False # no progress bar
             ):
     "Code job titles in a CSV or parquet file to O*NET occupations with confidences; rerun after Ctrl-C to resume."
-    try: s = code_file(input, out, column, k, model, None, chunk_size, encoding, threshold, run, progress=not quiet)
+    if engine == 'local' and (address or workers): raise ValueError('--address and --workers need --engine ray')
+    if engine != 'local':
+        from jobsim.scale import check_engine, code_file_ray # the engine sits a floor up; imported only when asked for
+        check_engine(engine)
+    try: s = (code_file(input, out, column, k, model, None, chunk_size, encoding, threshold, run, progress=not quiet) if engine == 'local' else
+              code_file_ray(input, out, column, k, model, None, chunk_size, encoding, threshold, run, address, workers, progress=not quiet))
     except KeyboardInterrupt: sys.exit(130)
     print(f"{s['rows']:,} rows ({s['distinct_embedded']:,} distinct titles embedded, {s['resumed_chunks']} of {s['chunks']} chunks resumed) "
           f"in {s['seconds']:.1f}s ({s['rows/s']:,.0f} rows/s); {s['classified']:,} newly coded rows classified -> {s['out']}")

@@ -5,6 +5,7 @@
 # %% ../nbs/04_finetune.ipynb #c002
 from __future__ import annotations
 import os, json, math, time, shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -18,9 +19,10 @@ log = get_logger('jobsim.finetune')
 # %% auto #0
 __all__ = ['log', 'LOSSES', 'DISTANCES', 'INGREDIENTS', 'CPU_SCHEDULE', 'PRESETS', 'TrainConfig', 'default_config',
            'check_training_data', 'seed_pool', 'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets',
-           'CodeAwareBatchSampler', 'val_triplets', 'val_scores', 'TitleEvaluator', 'make_loss', 'training_args',
-           'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train',
-           'train_cli', 'time_steps', 'dev_scores', 'try_recipes', 'recipe_chart', 'search_schedule', 'search_figure']
+           'CodeAwareBatchSampler', 'val_triplets', 'val_scores', 'TitleEvaluator', 'make_loss', 'world_size',
+           'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'save_atomic',
+           'last_checkpoint', 'extra_training_data', 'CodeAwareTrainer', 'train', 'train_cli', 'time_steps',
+           'dev_scores', 'try_recipes', 'recipe_chart', 'search_schedule', 'search_figure']
 
 # %% ../nbs/04_finetune.ipynb #c005
 LOSSES = ('triplet', 'mnrl')
@@ -54,7 +56,7 @@ class TrainConfig:
 
 # %% ../nbs/04_finetune.ipynb #c007
 INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6)
-CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=1, batch_size=64, max_seq_length=32, lr=3e-5, evals_per_epoch=4, val_rows=2000, **INGREDIENTS)
+CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=2, batch_size=64, max_seq_length=32, lr=3e-5, evals_per_epoch=4, val_rows=2000, **INGREDIENTS)
 PRESETS = {'fast': {}, 'quality': dict(base_model=GPU_MODEL, batch_size=64)}
 
 def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get_device()`
@@ -296,6 +298,22 @@ def make_loss(model, # the SentenceTransformer being trained
         return losses.TripletLoss(model, distance_metric=metric, triplet_margin=cfg.margin)
     raise ValueError(f'unknown loss {cfg.loss!r}: use one of {", ".join(LOSSES)}')
 
+# %% ../nbs/04_finetune.ipynb #d002
+def world_size() -> int: # processes training together: WORLD_SIZE, set by torchrun and accelerate launch; 1 otherwise
+    "How many processes train this run."
+    return max(1, int(os.environ.get('WORLD_SIZE', '1')))
+
+def is_main_process() -> bool: # True in a single process and in rank 0 of several
+    "Whether this process writes checkpoints, the model and the metrics."
+    return int(os.environ.get('RANK', '0')) == 0
+
+@contextmanager
+def main_process_first():
+    "Rank 0 runs the block first, the other processes after it (a no-op in a single process)."
+    if world_size() == 1: yield; return
+    from accelerate import PartialState
+    with PartialState().main_process_first(): yield
+
 # %% ../nbs/04_finetune.ipynb #c029
 def training_args(cfg:TrainConfig, # the run's settings
                   out_dir:Path, # run folder: checkpoints and logs go under it
@@ -305,7 +323,7 @@ def training_args(cfg:TrainConfig, # the run's settings
     "`SentenceTransformerTrainingArguments` for one run."
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
-    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * world_size())) # each process takes its share of the batches
     total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
     every = max(1, steps_per_epoch // cfg.evals_per_epoch) if cfg.max_steps <= 0 else max(1, min(steps_per_epoch // cfg.evals_per_epoch, total))
     return SentenceTransformerTrainingArguments(
@@ -316,7 +334,8 @@ def training_args(cfg:TrainConfig, # the run's settings
         load_best_model_at_end=True, metric_for_best_model='eval_val_mrr@10', greater_is_better=True,
         logging_steps=max(1, min(every, 10)), report_to=['tensorboard'], eval_on_start=True,
         batch_sampler=BatchSamplers.NO_DUPLICATES if cfg.loss == 'mnrl' else BatchSamplers.BATCH_SAMPLER,
-        disable_tqdm=not progress, dataloader_num_workers=0, use_cpu=get_device() == 'cpu')
+        disable_tqdm=not progress, dataloader_num_workers=0, use_cpu=get_device() == 'cpu',
+        ddp_backend='gloo' if world_size() > 1 and get_device() == 'cpu' else None) # processes on CPUs talk over gloo
 
 # %% ../nbs/04_finetune.ipynb #c032
 from transformers import TrainerCallback
@@ -384,7 +403,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
          ) -> dict: # the metrics written to `metrics.json`
     "Fine-tune a sentence-transformers model on jittered titles and save it."
     cfg = cfg or default_config()
-    splits = splits if splits is not None else get_splits(run_dir(run) if run else None)
+    with main_process_first(): splits = splits if splits is not None else get_splits(run_dir(run) if run else None) # rank 0 writes missing splits, the others read them
     train_df, val_df = _sample(splits.train, cfg.train_rows, cfg.seed), splits.val
     check_training_data(train_df, cfg)
     val_anchors = _sample(val_df, cfg.val_rows, cfg.seed)
@@ -392,12 +411,12 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     out_dir = run_dir(run)/'finetune'; out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = last_checkpoint(out_dir) if resume else None
     if resume and ckpt is None: log.warning(f'no checkpoint in {out_dir}: starting from scratch')
-    if not resume and (out_dir/'checkpoints').exists(): shutil.rmtree(out_dir/'checkpoints')
+    if not resume and is_main_process() and (out_dir/'checkpoints').exists(): shutil.rmtree(out_dir/'checkpoints')
     seed_everything(cfg.seed)
     src = load_model(cfg.base_model, device=get_device())
     model = _fresh_copy(src)
     if cfg.max_seq_length: model.max_seq_length = cfg.max_seq_length
-    posts, style = extra_training_data(cfg, run)
+    with main_process_first(): posts, style = extra_training_data(cfg, run)
     if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * len(train_df) / len(splits.train))), cfg.seed)   # a sample of the jitter takes the same share of postings
     if posts is not None and cfg.posting_repeats > 1: posts = pd.concat([posts] * cfg.posting_repeats, ignore_index=True)
     triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
@@ -407,6 +426,9 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     trainer = CodeAwareTrainer(model=model, args=training_args(cfg, out_dir, len(triplets), progress),
         train_dataset=triplets.dataset(), loss=make_loss(model, cfg), evaluator=evaluator, callbacks=[RedrawNegatives(triplets)])
     trainer.codes = triplets.codes if cfg.code_aware and cfg.loss == 'mnrl' else None
+    a = trainer.args
+    sizes = {'processes': a.world_size, 'per_device_batch': a.per_device_train_batch_size, 'effective_batch': a.per_device_train_batch_size * a.world_size * a.gradient_accumulation_steps}
+    if is_main_process(): log.info(f"batch size {sizes['per_device_batch']} per device, {sizes['effective_batch']} per step in all ({sizes['processes']} process(es))")
     if not progress:
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
@@ -418,13 +440,16 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     metrics = {'config': asdict(cfg), 'device': str(model.device), 'train_rows': len(train_df), 'train_seed_titles': len(triplets.pool),
                'posting_rows': int((triplets.kinds == 1).sum()), 'code_pair_rows': int((triplets.kinds == 2).sum()),
                'val_anchors': len(val_anchors), 'val_triplets': len(evaluator.triplets), 'steps': trainer.state.global_step,
-               'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
+               **sizes, 'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
                'best_checkpoint': trainer.state.best_model_checkpoint, 'val_before': _first_eval(history),
                'val': {k.removeprefix('val_'): v for k, v in final.items()}, 'history': history}
-    dest = save_atomic(model, Path(output) if output else fine_tuned_dir(), {'jobsim_train.json': metrics})
+    dest = Path(output) if output else fine_tuned_dir()
+    if trainer.is_world_process_zero(): # one process writes the model and the metrics
+        save_atomic(model, dest, {'jobsim_train.json': metrics})
+        (out_dir/'metrics.json').write_text(json.dumps(metrics | {'model_dir': str(dest)}, indent=1, default=str))
+        log.info(f'saved the fine-tuned model to {dest} after {wall/60:.1f} min; validation {metrics["val"]}')
+    if world_size() > 1: trainer.accelerator.wait_for_everyone() # the model is in place before any process returns
     metrics['model_dir'] = str(dest)
-    (out_dir/'metrics.json').write_text(json.dumps(metrics, indent=1, default=str))
-    log.info(f'saved the fine-tuned model to {dest} after {wall/60:.1f} min; validation {metrics["val"]}')
     return metrics
 
 # %% ../nbs/04_finetune.ipynb #c038
@@ -460,6 +485,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               hard_negatives:bool=False, # mine hard negatives with the model being trained
               max_steps:int=None, # stop after this many steps
               train_rows:int=None, # train on a random sample of this many rows
+              val_rows:int=None, # validate on a random sample of this many anchors
               max_seq_length:int=None, # token limit of the model while training
               posting_anchors:bool_arg=None, # labelled posting titles (posting train part) as extra anchors: true/false (default: the recipe's, true)
               posting_repeats:int=None, # rows per labelled posting title and epoch
@@ -473,9 +499,11 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
              ):
     "Fine-tune a sentence-transformers model on the jittered titles."
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
-                         lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, max_seq_length=max_seq_length,
+                         lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
                          posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet)
+    if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
+    print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")
     print('validation: ' + ', '.join(f'{k} {v:.4f}' for k, v in m['val'].items()))
     return m
