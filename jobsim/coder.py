@@ -26,7 +26,7 @@ __all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_T
            'title_problem', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder',
            'cached_coder', 'coding_metrics', 'reliability_figure', 'precision_coverage_figure', 'group_accuracy_figure',
            'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks', 'count_rows', 'parts_dir',
-           'code_file', 'code_cli']
+           'check_job', 'code_file', 'code_cli']
 
 # %% ../nbs/07b_coder.ipynb #k006
 REF_SOURCES = ('seed', 'jitter', 'posting')
@@ -654,6 +654,22 @@ def _join_parts(parts:Path, out:Path, n_chunks:int):
         Path(tmp_).unlink(missing_ok=True); raise
 
 # %% ../nbs/07b_coder.ipynb #k069
+def check_job(input:str|Path, # a CSV or parquet file with a column of titles
+              out:str|Path|None, # the output file (None: `<input stem>.coded.parquet` beside the input)
+              column:str, # the titles' column
+              chunk_size:int, # rows read, coded and saved at a time
+              encoding:str='utf-8' # a CSV's text encoding
+             ) -> tuple: # (input path, 'csv' or 'parquet', rows when known, output path)
+    "Check a coding job before any work: the input is readable and has the column, the output is a new .parquet or .csv."
+    src = Path(input)
+    kind, n_rows = check_input(src, column, encoding)
+    if kind == 'csv': check_encoding(src, encoding)
+    out = Path(out) if out else src.with_name(src.name.split('.')[0] + '.coded.parquet')
+    if out.suffix.lower() not in ('.parquet', '.csv'): raise ValueError(f'the output must end in .parquet or .csv, got {out}')
+    if out.resolve() == src.resolve(): raise ValueError(f'the output {out} would overwrite the input')
+    if int(chunk_size) != chunk_size or chunk_size < 1: raise ValueError(f'chunk_size must be a positive whole number, got {chunk_size!r}')
+    return src, kind, n_rows, out
+
 def code_file(input:str|Path, # a CSV or parquet file with a column of titles
               out:str|Path|None=None, # .parquet or .csv (default: next to the input, `<name>.coded.parquet`)
               column:str='job_posting_title', # the column with the titles
@@ -669,13 +685,7 @@ def code_file(input:str|Path, # a CSV or parquet file with a column of titles
               cache:dict|None=None # normalised title -> result, read and extended (e.g. filled by `jobsim.scale.code_keys_ray`)
              ) -> dict: # rows, distinct titles embedded, chunks (new and resumed), classified share, seconds, rows/s, out
     "Code every row of a file, chunk by chunk, resuming from the chunks a previous interrupted run saved."
-    src = Path(input)
-    kind, n_rows = check_input(src, column, encoding)
-    if kind == 'csv': check_encoding(src, encoding)
-    out = Path(out) if out else src.with_name(src.name.split('.')[0] + '.coded.parquet')
-    if out.suffix.lower() not in ('.parquet', '.csv'): raise ValueError(f'the output must end in .parquet or .csv, got {out}')
-    if out.resolve() == src.resolve(): raise ValueError(f'the output {out} would overwrite the input')
-    if int(chunk_size) != chunk_size or chunk_size < 1: raise ValueError(f'chunk_size must be a positive whole number, got {chunk_size!r}')
+    src, kind, n_rows, out = check_job(input, out, column, chunk_size, encoding)
     out.parent.mkdir(parents=True, exist_ok=True)
     coder = coder or build_coder(model, run, progress=progress)
     thr = coder.threshold if threshold is None else float(threshold)

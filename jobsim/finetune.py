@@ -53,6 +53,7 @@ class TrainConfig:
     style_rate:float = 0. # share of jittered anchors rewritten in posting style each epoch (0: none)
     code_aware:bool = False # MNRL batches hold one row per O*NET code; random triplet negatives come from other codes
     seed:int = 42 # one seed for the split draws, negatives and torch
+    def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 
 # %% ../nbs/04_finetune.ipynb #c007
 INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6)

@@ -180,7 +180,7 @@ def summary(cfg:PipelineConfig) -> str:
     if idx: lines.append('indexes:   ' + ', '.join(idx))
     times = ', '.join(f"{k} {v['seconds']:.0f}s" for k, v in rec.items() if 'seconds' in v)
     lines.append(f'stage times: {times}')
-    lines.append('dashboard: voila nbs/08_demo.ipynb')
+    lines.append('dashboard: jobsim serve')
     return '\n'.join(lines)
 
 # %% ../nbs/09_pipeline.ipynb #c017

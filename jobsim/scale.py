@@ -13,7 +13,7 @@ from .core import get_logger
 from .data import normalise_title
 from .models import load_model, encode_titles
 from .search import SearchIndex, model_fingerprint, data_fingerprint, index_path, _write_index
-from .coder import Coder, build_coder, code_file, check_input, check_encoding, read_title_chunks, title_problem, _code_keys, MAX_TITLE_CHARS
+from .coder import Coder, build_coder, code_file, check_job, read_title_chunks, title_problem, _code_keys, MAX_TITLE_CHARS
 log = get_logger('jobsim.scale')
 
 # %% auto #0
@@ -193,13 +193,7 @@ def code_file_ray(input:str|Path, # a CSV or parquet file with a column of title
                   progress:bool=True # tqdm progress bars
                  ) -> dict: # `code_file`'s summary, with `engine`, `workers` and `ray_seconds`
     "`code_file` with the distinct titles coded on Ray actors: the same checks, output, chunks and resume."
-    src = Path(input)
-    kind, _ = check_input(src, column, encoding)
-    if kind == 'csv': check_encoding(src, encoding)
-    dest = Path(out) if out else src.with_name(src.name.split('.')[0] + '.coded.parquet')
-    if dest.suffix.lower() not in ('.parquet', '.csv'): raise ValueError(f'the output must end in .parquet or .csv, got {dest}')
-    if dest.resolve() == src.resolve(): raise ValueError(f'the output {dest} would overwrite the input')
-    if int(chunk_size) != chunk_size or chunk_size < 1: raise ValueError(f'chunk_size must be a positive whole number, got {chunk_size!r}')
+    src, _, _, dest = check_job(input, out, column, chunk_size, encoding)
     if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1): raise ValueError(f'workers must be a positive whole number, got {workers!r}')
     if address: check_address(address) # a wrong address fails now, not after the coder is built
     coder = coder or build_coder(model, run, progress=progress)

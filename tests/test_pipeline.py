@@ -21,7 +21,7 @@ def test_quick_pipeline_runs_every_stage_then_skips_them(home):
     ev = {e['model']: e for e in json.loads((rd/'evaluation.json').read_text())}
     assert set(ev) == {'base', 'fine-tuned'} and 0 <= ev['fine-tuned']['recall@1'] <= 1
     assert all(0 <= ev['fine-tuned'][k] <= 1 for k in ('post_acc@1', 'style_recall@1', 'neigh_p@5'))   # titles from the real world too
-    assert 'Recall@1' in r.stdout and 'voila nbs/08_demo.ipynb' in r.stdout   # the closing summary
+    assert 'Recall@1' in r.stdout and 'jobsim serve' in r.stdout   # the closing summary
 
     again = jobsim('pipeline', '--quick')
     assert again.returncode == 0, again.stderr[-3000:]
