@@ -270,4 +270,4 @@ def build_index_ray(model_name:str, # model name or folder
     path = Path(path) if path else index_path(model_name)
     with ray_session(address, num_cpus): emb = encode_ray(model_name, titles, workers, progress=progress, **kw)
     _write_index(path, emb, fp, model_name)
-    return SearchIndex(model_name, emb, postings, path, 'built')
+    return SearchIndex(model_name, emb, postings, path, 'built', fingerprints=fp) # as `build_index` does: its approximate index can then be saved beside it
