@@ -16,13 +16,15 @@ from .core import artifact_path, run_dir, run_folder, fine_tuned_dir, get_logger
 from .data import load_seeds, get_splits, get_posting_split, posting_part, normalise_title, major_group, MAJOR_GROUPS
 from .models import DEFAULT_MODEL, is_model_dir, load_model, encode_titles
 from .search import model_fingerprint, data_fingerprint, index_path
+from .evaluate import TfidfEncoder
 log = get_logger('jobsim.coder')
 
 # %% auto #0
-__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE', 'CODE_COLS',
-           'CODER_SETTINGS', 'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote',
-           'reliability_table', 'expected_calibration_error', 'calibrate', 'fit_calibration', 'spread_confidence',
-           'precision_coverage', 'pick_threshold', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'make_coder',
+__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
+           'RERANK_CANDIDATES', 'RERANK_NEAR', 'RERANK_FEATURES', 'CODE_COLS', 'CODER_SETTINGS', 'PARQUET_SUFFIXES',
+           'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote', 'reliability_table', 'expected_calibration_error',
+           'calibrate', 'fit_calibration', 'spread_confidence', 'precision_coverage', 'pick_threshold', 'Coder',
+           'code_ids', 'coder_votes', 'fit_vote', 'candidate_features', 'rerank_probs', 'fit_rerank', 'make_coder',
            'title_problem', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder',
            'cached_coder', 'coding_metrics', 'reliability_figure', 'precision_coverage_figure', 'group_accuracy_figure',
            'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks', 'count_rows', 'parts_dir',
@@ -51,18 +53,26 @@ def reference_titles(run:str|Path='default', # run whose jittered train split an
 def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy sparse matrix
                query_emb, # (m, dim) unit rows of the same kind
                n:int=10, # neighbours per query
-               batch_size:int=512 # queries per matrix product
+               batch_size:int=512, # queries per matrix product
+               lexical:tuple|None=None # (ref rows, query rows, weight): a second, sparse similarity blended in
               ) -> tuple[np.ndarray, np.ndarray]: # (m, n) reference row numbers and similarities, nearest first
-    "The `n` references with the highest inner product with each query (ties: lower row first)."
+    "The `n` references with the highest inner product with each query (ties: lower row first); with `lexical`, the score is (dense + weight x lexical) / (1 + weight)."
     import scipy.sparse as sp
     n = min(int(n), ref_emb.shape[0])
     if n < 1: raise ValueError(f'n must be a positive whole number, got {n}')
     if query_emb.shape[1] != ref_emb.shape[1]: raise ValueError(f'the queries have {query_emb.shape[1]} dimensions but the references {ref_emb.shape[1]}')
     rt = ref_emb.T.tocsr() if sp.issparse(ref_emb) else ref_emb.T
+    lr, lq, lw = lexical if lexical is not None and lexical[2] > 0 else (None, None, 0.)
+    if lr is not None:
+        if lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]: raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
+        lrt = lr.T.tocsr() if sp.issparse(lr) else lr.T
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
         S = query_emb[s:s+batch_size] @ rt
         S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
+        if lr is not None:
+            L = lq[s:s+batch_size] @ lrt
+            S = (S + lw * np.asarray(L.toarray() if sp.issparse(L) else L, dtype=np.float32)) / (1 + lw)
         top = np.argpartition(-S, n-1, axis=1)[:, :n] if n < S.shape[1] else np.broadcast_to(np.arange(n), S.shape).copy()
         ts = np.take_along_axis(S, top, 1)
         order = np.lexsort((top, -ts), axis=-1)
@@ -195,7 +205,7 @@ def pick_threshold(conf, # (m,) confidences on held-out titles
     return float(ok.threshold.iloc[-1]) if len(ok) else float('inf')
 
 # %% ../nbs/07b_coder.ipynb #k029
-VOTE_GRID = {'n_vote': (10, 20, 40, 60, 100), 'temperature': (0.05, 0.1, 0.15, 0.2), 'posting_weight': (1, 2, 4, 8)}
+VOTE_GRID = {'n_vote': (10, 20, 40, 60, 100), 'temperature': (0.05, 0.1, 0.15, 0.2), 'posting_weight': (1, 2, 4, 8), 'lexical_weight': (0, 0.25, 0.5)}
 MAX_TITLE_CHARS = 1000 # longer titles are cut (the model reads only the first few dozen tokens anyway)
 POOL = 100 # neighbours fetched per title: the voters plus the ones that fill the list of k codes
 EVIDENCE = 3 # nearest reference titles shown as evidence
@@ -206,7 +216,7 @@ class Coder:
     model_name: str # the model that embeds titles ('' when `encode` is given)
     embeddings: object # (n refs, dim) unit rows; row i embeds refs.title[i]
     refs: pd.DataFrame # title, onet_code, onet_name, source
-    params: dict # n_vote, temperature, posting_weight, calibration, threshold and the dev measurements
+    params: dict # n_vote, temperature, posting_weight, lexical_weight, calibration, threshold and the dev measurements
     encode: object = field(default=None, repr=False) # titles -> unit rows (default: the model's `encode_titles`)
     path: Path|None = None # where it is saved
     status: str = 'built' # 'built' (fitted now) or 'loaded' (read from `path`)
@@ -215,12 +225,24 @@ class Coder:
         self.codes = np.unique(ref_codes)
         self.ref_code = np.searchsorted(self.codes, ref_codes)
         self.is_posting = np.asarray(self.refs.source, dtype=str) == 'posting'
+        self.source_id = np.searchsorted(sorted(REF_SOURCES), np.asarray(self.refs.source, dtype=str)) # 0 jitter, 1 posting, 2 seed
+        self.prior = np.log1p(np.bincount(self.ref_code[self.is_posting], minlength=len(self.codes))) # how often each code is a posting's
         self.names = self.refs.drop_duplicates('onet_code').set_index('onet_code').onet_name.reindex(self.codes).to_numpy()
+        self._lexicon = None
     def __len__(self): return len(self.refs)
     @property
     def threshold(self) -> float: return float(self.params['threshold'])
     def embed(self, titles, progress=None): # unit rows for titles
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
+    def lexical(self, keys, weight:float|None=None): # `neighbours`' lexical term for normalised titles (None at weight 0)
+        w = float(self.params.get('lexical_weight', 0) if weight is None else weight)
+        if not w: return None
+        if self._lexicon is None: # fitted once, on first use: the references' normalised titles are its whole vocabulary
+            ref_keys = [normalise_title(t) for t in self.refs.title]
+            enc = TfidfEncoder(ref_keys)
+            self._lexicon = (enc, enc.encode(ref_keys, sparse=True))
+        enc, ref_rows = self._lexicon
+        return ref_rows, enc.encode(list(keys), sparse=True), w
 
 # %% ../nbs/07b_coder.ipynb #k031
 def code_ids(coder:Coder, # the coder
@@ -235,33 +257,111 @@ def _votes(coder, idx, sims, p, k):
     return vote(coder.ref_code[idx], sims, p['n_vote'], p['temperature'], k, w)
 
 def coder_votes(coder:Coder, # the coder
-                query_emb, # (m, dim) embedded titles
-                k:int=5 # codes per title
-               ) -> dict: # ids (m, k; -1 none), shares, confidence (m, k), evidence rows and scores (m, EVIDENCE)
-    "Codes, vote shares, calibrated confidences and nearest references for embedded titles."
-    idx, sims = neighbours(coder.embeddings, query_emb, max(POOL, coder.params['n_vote']))
-    ids, shares = _votes(coder, idx, sims, coder.params, k)
-    conf = np.where(ids >= 0, spread_confidence(shares, calibrate(shares[:, 0], coder.params['calibration'])), 0.)
-    return {'ids': ids, 'shares': shares, 'confidence': conf, 'evidence': idx[:, :EVIDENCE], 'evidence_scores': sims[:, :EVIDENCE]}
+                keys:list, # normalised titles (`normalise_title`)
+                k:int=5, # codes per title
+                emb=None, # (m, dim) their embeddings, when already known
+                progress:bool|None=None # progress bar while embedding
+               ) -> dict: # ids (m, k; -1 none), shares, confidence (m, k), score (m,: what is calibrated), evidence rows and scores (m, EVIDENCE)
+    "Codes, vote shares, calibrated confidences and nearest references for normalised titles."
+    emb = coder.embed(keys, progress) if emb is None else emb
+    idx, sims = neighbours(coder.embeddings, emb, max(POOL, coder.params['n_vote']), lexical=coder.lexical(keys))
+    rr = coder.params.get('rerank')
+    ids, shares = _votes(coder, idx, sims, coder.params, max(k, RERANK_CANDIDATES) if rr else k)
+    if rr: # reorder the candidates by the rescorer's probability; shares become those probabilities, normalised
+        prob = rerank_probs(coder, idx, sims, ids, shares, rr)
+        order = np.argsort(-prob, axis=1, kind='stable')
+        ids, prob = np.take_along_axis(ids, order, 1)[:, :k], np.take_along_axis(prob, order, 1)
+        score, shares = prob[:, 0], (prob / np.maximum(prob.sum(1, keepdims=True), 1e-12))[:, :k]
+    else: score = shares[:, 0]
+    conf = np.where(ids >= 0, spread_confidence(shares, calibrate(score, coder.params['calibration'])), 0.)
+    return {'ids': ids, 'shares': shares, 'score': score, 'confidence': conf, 'evidence': idx[:, :EVIDENCE], 'evidence_scores': sims[:, :EVIDENCE]}
 
 # %% ../nbs/07b_coder.ipynb #k033
 def fit_vote(coder:Coder, # a coder (its params are not used)
-             dev_emb, # (m, dim) embedded dev titles
+             dev_keys:list, # normalised dev titles
+             dev_emb, # (m, dim) their embeddings
              dev_codes, # (m,) their codes
-             grid:dict=VOTE_GRID # values to try for n_vote, temperature and posting_weight
+             grid:dict=VOTE_GRID # values to try for n_vote, temperature, posting_weight and lexical_weight (default 0)
             ) -> tuple[dict, pd.DataFrame]: # the best settings, and every setting's dev acc@1 and acc@5
     "Choose the vote's settings on held-out titles."
-    idx, sims = neighbours(coder.embeddings, dev_emb, max(POOL, max(grid['n_vote'])))
     truth = code_ids(coder, dev_codes)[:, None]
     rows = []
-    for n in grid['n_vote']:
-        for t in grid['temperature']:
-            for pw in grid['posting_weight'] if coder.is_posting.any() else (1,):
-                ids, _ = _votes(coder, idx, sims, {'n_vote': n, 'temperature': t, 'posting_weight': pw}, 5)
-                rows.append({'n_vote': n, 'temperature': t, 'posting_weight': pw, 'acc@1': (ids[:, :1] == truth).mean(), 'acc@5': (ids == truth).any(1).mean()})
+    for lw in grid.get('lexical_weight', (0,)):
+        idx, sims = neighbours(coder.embeddings, dev_emb, max(POOL, max(grid['n_vote'])), lexical=coder.lexical(dev_keys, lw))
+        for n in grid['n_vote']:
+            for t in grid['temperature']:
+                for pw in grid['posting_weight'] if coder.is_posting.any() else (1,):
+                    ids, _ = _votes(coder, idx, sims, {'n_vote': n, 'temperature': t, 'posting_weight': pw}, 5)
+                    rows.append({'n_vote': n, 'temperature': t, 'posting_weight': pw, 'lexical_weight': lw,
+                                 'acc@1': (ids[:, :1] == truth).mean(), 'acc@5': (ids == truth).any(1).mean()})
     table = pd.DataFrame(rows)
     best = table.loc[(table['acc@1'] + table['acc@5']).idxmax()]
-    return {'n_vote': int(best.n_vote), 'temperature': float(best.temperature), 'posting_weight': float(best.posting_weight)}, table
+    return {'n_vote': int(best.n_vote), 'temperature': float(best.temperature), 'posting_weight': float(best.posting_weight),
+            'lexical_weight': float(best.lexical_weight)}, table
+
+# %% ../nbs/07b_coder.ipynb #k033b
+RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer reorders
+RERANK_NEAR = 20 # neighbours that count as near
+RERANK_FEATURES = (['share', 'log share', 'first', 'rank'] + [f'{s} {f}' for s in sorted(REF_SOURCES) for f in ('best similarity', 'near')]
+                   + ['gap to the nearest', 'posting prior'])
+
+def candidate_features(coder:Coder, # the coder
+                       idx, sims, # (m, pool) neighbours and similarities, nearest first
+                       ids, shares, # (m, c) the vote's candidate codes (-1: none) and shares
+                       prior:np.ndarray|None=None, # (m, c) log(1 + posting references of the code), default `coder.prior`
+                       batch_size:int=256 # titles at a time
+                      ) -> np.ndarray: # (m, c, len(RERANK_FEATURES)), zeros where there is no candidate
+    "What the neighbours say about each candidate code of each title."
+    m, c = ids.shape
+    out = np.zeros((m, c, len(RERANK_FEATURES)), np.float32)
+    for s in range(0, m, batch_size):
+        b = slice(s, s + batch_size)
+        cand, sm, sh = ids[b], sims[b].astype(np.float32), shares[b]
+        mask = (coder.ref_code[idx[b]][:, None, :] == cand[:, :, None]) & (cand[:, :, None] >= 0) # (rows, c, pool)
+        src = coder.source_id[idx[b]][:, None, :]
+        f = [sh, np.log(sh + 1e-4), np.broadcast_to(np.arange(c) == 0, cand.shape), np.broadcast_to(np.arange(c), cand.shape)]
+        for j in range(len(REF_SOURCES)):
+            ms = mask & (src == j)
+            best = np.where(ms, sm[:, None, :], -np.inf).max(2)
+            f += [np.where(np.isfinite(best), best, 0), ms[:, :, :RERANK_NEAR].sum(2)]
+        best = np.where(mask, sm[:, None, :], -np.inf).max(2)
+        f += [np.where(np.isfinite(best), best - sm[:, :1], 0), coder.prior[np.maximum(cand, 0)] if prior is None else prior[b]]
+        out[b] = np.where((cand >= 0)[:, :, None], np.stack(f, -1), 0)
+    return out
+
+def rerank_probs(coder:Coder, idx, sims, ids, shares, rr:dict # the fitted rescorer (`fit_rerank`)
+                ) -> np.ndarray: # (m, c) probability that each candidate is right, 0 where there is none
+    "The rescorer's probabilities."
+    F = candidate_features(coder, idx, sims, ids, shares)
+    z = ((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']) + rr['intercept']
+    return np.where(ids >= 0, 1 / (1 + np.exp(-z)), 0.)
+
+def fit_rerank(coder:Coder, # a coder with embeddings and posting references
+               params:dict, # the fitted vote (`fit_vote`)
+               C:float=1.0, # inverse regularisation strength
+               min_titles:int=50 # fewer posting references than this: no rescorer (None)
+              ) -> dict|None: # mean, scale, coef, intercept, features, titles
+    "Learn the rescorer on the posting references, each coded with its own copies left out."
+    from sklearn.linear_model import LogisticRegression
+    post = np.flatnonzero(coder.is_posting)
+    if len(post) < min_titles: return None
+    keys = np.array([normalise_title(t) for t in coder.refs.title])
+    lw = params.get('lexical_weight', 0)
+    idx, sims = neighbours(coder.embeddings, coder.embeddings[post], POOL + 10, lexical=coder.lexical(keys[post], lw))
+    own = coder.is_posting[idx] & (keys[idx] == keys[post][:, None]) # the title itself, under any of its codes
+    order = np.argsort(own, axis=1, kind='stable')[:, :POOL]
+    idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
+    ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
+    truth = coder.ref_code[post][:, None]
+    prior = np.log(np.exp(coder.prior[np.maximum(ids, 0)]) - (ids == truth)) # its own reference does not count
+    F = candidate_features(coder, idx, sims, ids, shares, prior)
+    ok = ids >= 0
+    X, y = F[ok], (ids == truth)[ok]
+    if len(set(y)) < 2: return None
+    mean, scale = X.mean(0), X.std(0) + 1e-6
+    lr = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, y)
+    return {'mean': mean.tolist(), 'scale': scale.tolist(), 'coef': lr.coef_[0].tolist(), 'intercept': float(lr.intercept_[0]),
+            'features': RERANK_FEATURES, 'titles': int(len(post))}
 
 # %% ../nbs/07b_coder.ipynb #k035
 def make_coder(model_name:str|None, # model name or folder ('' or None with `encode`)
@@ -270,6 +370,7 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
                ref_emb=None, # the references' embeddings when already known (e.g. a subset of another coder's)
                encode=None, # titles -> unit rows, instead of the model
                grid:dict=VOTE_GRID, # vote settings to try
+               rerank:bool=True, # learn a rescorer of the vote's candidates on the posting references (see `fit_rerank`)
                calibration:str='auto', # see `fit_calibration`
                target_precision:float=0.9, # precision the default threshold keeps on dev
                progress:bool|None=None # progress bar while embedding the references
@@ -280,18 +381,20 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
     coder = Coder(model_name or '', None, refs.reset_index(drop=True), {}, encode)
     coder.embeddings = coder.embed(coder.refs.title.tolist(), progress) if ref_emb is None else ref_emb
     dev_titles = dev.job_posting_title if 'job_posting_title' in dev else dev.title
-    dev_emb = coder.embed([normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles], False)
-    coder.params, table = fit_vote(coder, dev_emb, dev.onet_code, grid)
+    dev_keys = [normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles]
+    dev_emb = coder.embed(dev_keys, False)
+    coder.params, table = fit_vote(coder, dev_keys, dev_emb, dev.onet_code, grid)
+    coder.params['rerank'] = fit_rerank(coder, coder.params) if rerank else None
     coder.params['calibration'] = {'method': 'none'}
-    v = coder_votes(coder, dev_emb)
+    v = coder_votes(coder, dev_keys, emb=dev_emb)
     right = (v['ids'][:, 0] == code_ids(coder, dev.onet_code)).astype(int)
-    coder.params['calibration'] = cal = fit_calibration(v['shares'][:, 0], right, calibration)
-    conf = calibrate(v['shares'][:, 0], cal)
+    coder.params['calibration'] = cal = fit_calibration(v['score'], right, calibration)
+    conf = calibrate(v['score'], cal)
     thr = pick_threshold(conf, right, target_precision)
     cov = conf >= thr
     coder.params.update(threshold=thr, target_precision=target_precision, dev={
         'titles': len(dev), 'acc@1': float(right.mean()), 'acc@5': float((v['ids'] == code_ids(coder, dev.onet_code)[:, None]).any(1).mean()),
-        'ece_before': expected_calibration_error(v['shares'][:, 0], right), 'ece': expected_calibration_error(conf, right),
+        'ece_before': expected_calibration_error(v['score'], right), 'ece': expected_calibration_error(conf, right),
         'precision': float(right[cov].mean()) if cov.any() else None, 'coverage': float(cov.mean())})
     return coder
 
@@ -317,7 +420,7 @@ def default_coder_model() -> str: # the fine-tuned model's folder when trained, 
 def _code_keys(coder:Coder, keys:list, k:int, progress) -> dict:
     "Code distinct normalised titles: key -> (codes, names, confidences, evidence, evidence scores)."
     if not keys: return {}
-    v = coder_votes(coder, coder.embed(keys, progress), k)
+    v = coder_votes(coder, keys, k, progress=progress)
     out, titles = {}, coder.refs.title.to_numpy()
     for j, key in enumerate(keys):
         ids = v['ids'][j][v['ids'][j] >= 0]
@@ -362,7 +465,7 @@ def code_titles(titles, # job titles: a list, Series or array; any value (None, 
 def _code_keys_rows(coder, keys, k, progress):
     "Like `_code_keys` for every row (no dedupe), in input order."
     if not keys: return []
-    v = coder_votes(coder, coder.embed(keys, progress), k)
+    v = coder_votes(coder, keys, k, progress=progress)
     titles = coder.refs.title.to_numpy()
     return [(coder.codes[ids[ids >= 0]].tolist(), coder.names[ids[ids >= 0]].tolist(), v['confidence'][j][:(ids >= 0).sum()].tolist(),
              titles[v['evidence'][j]].tolist(), np.round(v['evidence_scores'][j].astype(float), 4).tolist()) for j, ids in enumerate(v['ids'])]
@@ -413,7 +516,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded')
 
 # %% ../nbs/07b_coder.ipynb #k048
-CODER_SETTINGS = {'version': 1, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 3, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes

@@ -7,7 +7,7 @@ from jobsim.models import DEFAULT_MODEL, resolve_model
 from jobsim.coder import (reference_titles, make_coder, build_coder, code_titles, code_file, parts_dir, run_folder,
                           MAX_TITLE_CHARS, CODE_COLS, REF_SOURCES)
 
-SMALL_GRID = {'n_vote': (10, 40), 'temperature': (0.1,), 'posting_weight': (1, 4)}
+SMALL_GRID = {'n_vote': (10, 40), 'temperature': (0.1,), 'posting_weight': (1, 4), 'lexical_weight': (0, 0.5)}
 
 
 @pytest.fixture(scope='module')
@@ -83,6 +83,16 @@ def test_saved_coder_follows_its_model_and_data(tmp_path, mini_run):
     assert build_coder(str(model), mini_run, path=p, **kw).status == 'built'
     p.write_bytes(b'garbage')
     assert build_coder(str(model), mini_run, path=p, **kw).status == 'built'
+
+
+def test_a_rescored_coder_reloads_to_the_same_answers(tmp_path, coder):
+    from jobsim.coder import _write_coder, _read_coder
+    assert coder.params['rerank'] is not None and len(coder.params['rerank']['coef']) == len(coder.params['rerank']['features'])
+    fp = {'model': 'm', 'data': 'd'}
+    _write_coder(tmp_path/'c.npz', coder, fp)
+    back = _read_coder(tmp_path/'c.npz', fp)
+    titles = ['Registered Nurse', 'CDL-A Truck Driver - Home Weekly', 'line cook', 'RN']
+    pd.testing.assert_frame_equal(code_titles(titles, coder=back), code_titles(titles, coder=coder))
 
 
 def write_titles(path, titles, **extra):
