@@ -25,10 +25,10 @@ __all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_T
            'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote', 'reliability_table', 'expected_calibration_error',
            'calibrate', 'fit_calibration', 'spread_confidence', 'precision_coverage', 'pick_threshold', 'Coder',
            'code_ids', 'coder_votes', 'fit_vote', 'candidate_features', 'rerank_probs', 'fit_rerank', 'make_coder',
-           'title_problem', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder',
-           'cached_coder', 'coding_metrics', 'reliability_figure', 'precision_coverage_figure', 'group_accuracy_figure',
-           'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks', 'count_rows', 'parts_dir',
-           'check_job', 'code_file', 'code_cli']
+           'title_problem', 'title_key', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint',
+           'build_coder', 'cached_coder', 'coding_metrics', 'reliability_figure', 'precision_coverage_figure',
+           'group_accuracy_figure', 'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks',
+           'count_rows', 'parts_dir', 'check_job', 'code_file', 'code_cli']
 
 # %% ../nbs/07b_coder.ipynb #k006
 REF_SOURCES = ('seed', 'jitter', 'posting')
@@ -411,6 +411,11 @@ def title_problem(title # one input value
     if not normalise_title(title[:MAX_TITLE_CHARS]): return 'no letters or digits'
     return None
 
+def title_key(title # one input value, as the file gives it
+             ) -> str|None: # the normalised title the coder embeds, or None when the row has no title to code
+    "The key under which `code_titles` codes (and caches) a title: its first `MAX_TITLE_CHARS` characters, normalised."
+    return normalise_title(title[:MAX_TITLE_CHARS]) if title_problem(title) is None else None
+
 # %% ../nbs/07b_coder.ipynb #k041
 def default_coder_model() -> str: # the fine-tuned model's folder when trained, else `DEFAULT_MODEL`
     "The model the coder uses unless told otherwise."
@@ -445,7 +450,7 @@ def code_titles(titles, # job titles: a list, Series or array; any value (None, 
     titles = list(titles)
     problem = [title_problem(t) for t in titles]
     shown = [t[:MAX_TITLE_CHARS] if isinstance(t, str) else (None if p == 'missing title' else str(t)[:MAX_TITLE_CHARS]) for t, p in zip(titles, problem)]
-    keys = [normalise_title(t) if p is None else None for t, p in zip(shown, problem)]
+    keys = [title_key(t) for t in titles]
     cache = {} if cache is None else cache
     if dedupe:
         new = [q for q in dict.fromkeys(q for q in keys if q is not None) if q not in cache]

@@ -445,7 +445,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
                'best_checkpoint': trainer.state.best_model_checkpoint, 'val_before': _first_eval(history),
                'val': {k.removeprefix('val_'): v for k, v in final.items()}, 'history': history}
     dest = Path(output) if output else fine_tuned_dir()
-    if trainer.is_world_process_zero(): # one process writes the model and the metrics
+    if is_main_process(): # one process writes the model and the metrics (the rank that cleared the checkpoints)
         save_atomic(model, dest, {'jobsim_train.json': metrics})
         (out_dir/'metrics.json').write_text(json.dumps(metrics | {'model_dir': str(dest)}, indent=1, default=str))
         log.info(f'saved the fine-tuned model to {dest} after {wall/60:.1f} min; validation {metrics["val"]}')

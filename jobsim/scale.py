@@ -12,14 +12,14 @@ from tqdm.auto import tqdm
 from .core import get_logger
 from .data import normalise_title
 from .models import load_model, encode_titles
-from .search import SearchIndex, model_fingerprint, data_fingerprint, index_path, _write_index
-from .coder import Coder, build_coder, code_file, check_job, read_title_chunks, title_problem, _code_keys, MAX_TITLE_CHARS
+from .search import SearchIndex, build_index
+from .coder import Coder, build_coder, code_file, check_job, read_title_chunks, title_key, _code_keys, MAX_TITLE_CHARS
 log = get_logger('jobsim.scale')
 
 # %% auto #0
 __all__ = ['log', 'ENGINES', 'SCALE_HINT', 'RESULT_COLS', 'ray_available', 'check_engine', 'check_address', 'ray_session',
-           'ray_error', 'stream_with_timeout', 'title_key', 'distinct_titles', 'TitleCoderActor', 'code_keys_ray',
-           'code_file_ray', 'TitleEncoderActor', 'encode_ray', 'build_index_ray']
+           'ray_error', 'stream_with_timeout', 'distinct_titles', 'TitleCoderActor', 'check_workers', 'actor_pool',
+           'code_keys_ray', 'code_file_ray', 'TitleEncoderActor', 'encode_ray', 'build_index_ray']
 
 # %% ../nbs/07c_scale.ipynb #s006
 ENGINES = ('local', 'ray')
@@ -98,11 +98,6 @@ def stream_with_timeout(items, # an iterable whose next item may never come (e.g
         yield x
 
 # %% ../nbs/07c_scale.ipynb #s017
-def title_key(title # one input value, as the file gives it
-             ) -> str|None: # the normalised title the coder embeds, or None when the row has no title to code
-    "The key under which `code_titles` codes (and caches) a title."
-    return normalise_title(title[:MAX_TITLE_CHARS]) if title_problem(title) is None else None
-
 def distinct_titles(path:str|Path, # a CSV or parquet file
                     column:str='job_posting_title', # the column with the titles
                     chunk_size:int=10_000, # rows read at a time
@@ -140,6 +135,47 @@ def _blocks(df:pd.DataFrame, workers:int, batch_size:int) -> list[pd.DataFrame]:
     n = int(min(max(workers, -(-len(df) // batch_size)), 4 * workers, len(df)))
     return [df.iloc[i * len(df) // n:(i + 1) * len(df) // n] for i in range(n)]
 
+def check_workers(workers, # actors asked for, or None
+                  cpus_per_worker:float=1, # CPUs per actor
+                  cpus:float|None=None # CPUs Ray has (default: asked of the running Ray session when `workers` is None)
+                 ) -> int|None: # the number of actors (None when not given and no Ray session is asked)
+    "A positive whole number of actors; by default one per `cpus_per_worker` CPUs."
+    if workers is None:
+        if cpus is None:
+            import ray
+            if not ray.is_initialized(): return None
+            cpus = ray.cluster_resources().get('CPU', 1)
+        return max(1, int(cpus // cpus_per_worker))
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1: raise ValueError(f'workers must be a positive whole number, got {workers!r}')
+    return int(workers)
+
+def actor_pool(rows:pd.DataFrame, # the table to process, a row per item
+               actor, # a callable class: `actor(*args)(batch) -> batch`
+               args:tuple, # its constructor's arguments
+               batch_format:str, # 'pandas' or 'numpy': what the actor gets and gives
+               what:str, # the work, for the progress bar ('coding', 'encoding')
+               workers:int|None=None, # actors (default: Ray's CPUs / cpus_per_worker)
+               cpus_per_worker:float=1, # CPUs per actor
+               gpus_per_worker:float=0, # GPUs per actor
+               batch_size:int=512, # rows per batch sent to an actor
+               stall_timeout:float=600, # the longest wait for one batch, in seconds
+               progress:bool=True # tqdm progress bar over the rows
+              ):
+    "Yield the actors' output batches (inside a running Ray session); a failed or stuck worker raises one clear error."
+    import ray, ray.data
+    workers = check_workers(workers, cpus_per_worker)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    ds = ray.data.from_pandas(_blocks(rows, workers, batch_size))
+    out = ds.map_batches(actor, fn_constructor_args=args, batch_size=batch_size, batch_format=batch_format,
+                         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus_per_worker,
+                         **({'num_gpus': gpus_per_worker} if gpus_per_worker else {}))
+    with tqdm(total=len(rows), unit='titles', desc=f'{what} on {workers} Ray workers', disable=not progress, dynamic_ncols=True) as bar:
+        try:
+            for b in stream_with_timeout(out.iter_batches(batch_size=None, batch_format=batch_format), stall_timeout):
+                yield b
+                bar.update(len(b) if batch_format == 'pandas' else len(next(iter(b.values()))))
+        except ray.exceptions.RayError as e: raise RuntimeError(f'a Ray worker failed: {ray_error(e)}') from None
+
 # %% ../nbs/07c_scale.ipynb #s025
 def code_keys_ray(coder:Coder, # the coder (built or loaded on the driver)
                   keys:list[str], # distinct normalised titles
@@ -152,23 +188,13 @@ def code_keys_ray(coder:Coder, # the coder (built or loaded on the driver)
                   progress:bool=True # tqdm progress bar
                  ) -> dict: # key -> (codes, names, confidences, evidence, evidence scores), as `code_titles` caches them
     "Code distinct titles on a pool of Ray actors (inside a running Ray session)."
-    import ray, ray.data
+    import ray
     if not keys: return {}
-    if workers is None: workers = max(1, int(ray.cluster_resources().get('CPU', 1) // cpus_per_worker))
-    if isinstance(workers, bool) or int(workers) != workers or workers < 1: raise ValueError(f'workers must be a positive whole number, got {workers!r}')
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    ds = ray.data.from_pandas(_blocks(pd.DataFrame({'key': keys}), workers, batch_size))
-    coded = ds.map_batches(TitleCoderActor, fn_constructor_args=([ray.put(coder)], k, max(1, int(cpus_per_worker))), batch_size=batch_size,
-                           batch_format='pandas', compute=ray.data.ActorPoolStrategy(size=int(workers)), num_cpus=cpus_per_worker,
-                           **({'num_gpus': gpus_per_worker} if gpus_per_worker else {}))
     out = {}
-    with tqdm(total=len(keys), unit='titles', desc=f'coding on {int(workers)} Ray workers', disable=not progress, dynamic_ncols=True) as bar:
-        try:
-            for b in stream_with_timeout(coded.iter_batches(batch_size=None, batch_format='pandas'), stall_timeout):
-                for r in b.itertuples(index=False):
-                    out[r.key] = (list(r.codes), list(r.names), [float(x) for x in r.confidences], list(r.evidence), [float(x) for x in r.evidence_scores])
-                bar.update(len(b))
-        except ray.exceptions.RayError as e: raise RuntimeError(f'a Ray worker failed: {ray_error(e)}') from None
+    for b in actor_pool(pd.DataFrame({'key': keys}), TitleCoderActor, ([ray.put(coder)], k, max(1, int(cpus_per_worker))), 'pandas', 'coding',
+                        workers, cpus_per_worker, gpus_per_worker, batch_size, stall_timeout, progress):
+        for r in b.itertuples(index=False):
+            out[r.key] = (list(r.codes), list(r.names), [float(x) for x in r.confidences], list(r.evidence), [float(x) for x in r.evidence_scores])
     if len(out) != len(keys): raise RuntimeError(f'the Ray workers returned {len(out):,} of {len(keys):,} titles')
     return out
 
@@ -194,7 +220,7 @@ def code_file_ray(input:str|Path, # a CSV or parquet file with a column of title
                  ) -> dict: # `code_file`'s summary, with `engine`, `workers` and `ray_seconds`
     "`code_file` with the distinct titles coded on Ray actors: the same checks, output, chunks and resume."
     src, _, _, dest = check_job(input, out, column, chunk_size, encoding)
-    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1): raise ValueError(f'workers must be a positive whole number, got {workers!r}')
+    check_workers(workers, cpus=1) # a bad number fails now, before Ray starts
     if address: check_address(address) # a wrong address fails now, not after the coder is built
     coder = coder or build_coder(model, run, progress=progress)
     t0 = time.perf_counter()
@@ -202,7 +228,7 @@ def code_file_ray(input:str|Path, # a CSV or parquet file with a column of title
     if rows == 0: raise ValueError(f'{src} has a header but no rows')
     t1 = time.perf_counter()
     with ray_session(address, num_cpus) as ray:
-        n = int(workers or max(1, ray.cluster_resources().get('CPU', 1) // cpus_per_worker))
+        n = check_workers(workers, cpus_per_worker)
         cache = code_keys_ray(coder, keys, k, n, cpus_per_worker, gpus_per_worker, batch_size, stall_timeout, progress)
     ray_s = time.perf_counter() - t1
     s = code_file(src, dest, column, k, coder=coder, chunk_size=chunk_size, encoding=encoding, threshold=threshold, progress=progress, cache=cache)
@@ -233,21 +259,13 @@ def encode_ray(model_name:str, # model name or folder
                progress:bool=True # tqdm progress bar
               ) -> np.ndarray: # (n, dim) float32 unit rows, in input order
     "Encode titles on a pool of Ray actors (inside a running Ray session)."
-    import ray, ray.data
     titles = np.asarray([str(t) for t in titles], dtype=object)
     if not len(titles): raise ValueError('no titles to encode')
-    if workers is None: workers = max(1, int(ray.cluster_resources().get('CPU', 1) // cpus_per_worker))
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    ds = ray.data.from_pandas(_blocks(pd.DataFrame({'i': np.arange(len(titles)), 'title': titles}), workers, batch_size))
-    enc = ds.map_batches(TitleEncoderActor, fn_constructor_args=(model_name, 256, max(1, int(cpus_per_worker))), batch_size=batch_size, batch_format='numpy',
-                         compute=ray.data.ActorPoolStrategy(size=int(workers)), num_cpus=cpus_per_worker, **({'num_gpus': gpus_per_worker} if gpus_per_worker else {}))
     out, seen = None, 0
-    with tqdm(total=len(titles), unit='titles', desc=f'encoding on {int(workers)} Ray workers', disable=not progress, dynamic_ncols=True) as bar:
-        try:
-            for b in stream_with_timeout(enc.iter_batches(batch_size=None, batch_format='numpy'), stall_timeout):
-                if out is None: out = np.empty((len(titles), b['emb'].shape[1]), np.float32)
-                out[b['i']] = b['emb']; seen += len(b['i']); bar.update(len(b['i']))
-        except ray.exceptions.RayError as e: raise RuntimeError(f'a Ray worker failed: {ray_error(e)}') from None
+    for b in actor_pool(pd.DataFrame({'i': np.arange(len(titles)), 'title': titles}), TitleEncoderActor, (model_name, 256, max(1, int(cpus_per_worker))),
+                        'numpy', 'encoding', workers, cpus_per_worker, gpus_per_worker, batch_size, stall_timeout, progress):
+        if out is None: out = np.empty((len(titles), b['emb'].shape[1]), np.float32)
+        out[b['i']] = b['emb']; seen += len(b['i'])
     if seen != len(titles): raise RuntimeError(f'the Ray workers returned {seen:,} of {len(titles):,} embeddings')
     return out
 
@@ -258,16 +276,11 @@ def build_index_ray(model_name:str, # model name or folder
                     address:str|None=None, # a Ray cluster address (default: a local Ray instance)
                     workers:int|None=None, # Ray actors (default: one per CPU)
                     num_cpus:int|None=None, # CPUs of the local Ray instance
+                    rebuild:bool=False, # encode again even when the saved index matches
                     progress:bool=True, # tqdm progress bar
                     **kw # passed to `encode_ray` (cpus_per_worker, gpus_per_worker, batch_size, stall_timeout)
                    ) -> SearchIndex:
-    "Encode the postings on Ray and save the index where `build_index` finds it (same fingerprints)."
-    postings = postings.reset_index(drop=True)
-    if 'job_posting_title' not in postings: raise ValueError(f'postings need a job_posting_title column; they have {list(postings.columns)}')
-    if postings.empty: raise ValueError('there are no postings to index')
-    titles = postings.job_posting_title.astype(str).tolist()
-    fp = {'model': model_fingerprint(model_name), 'data': data_fingerprint(titles)}
-    path = Path(path) if path else index_path(model_name)
-    with ray_session(address, num_cpus): emb = encode_ray(model_name, titles, workers, progress=progress, **kw)
-    _write_index(path, emb, fp, model_name)
-    return SearchIndex(model_name, emb, postings, path, 'built', fingerprints=fp) # as `build_index` does: its approximate index can then be saved beside it
+    "`build_index` with the titles encoded on Ray: the same checks, file and fingerprints (Ray starts only when there is something to encode)."
+    def on_ray(titles):
+        with ray_session(address, num_cpus): return encode_ray(model_name, titles, workers, progress=progress, **kw)
+    return build_index(model_name, postings, path, rebuild, progress=progress, encode=on_ray)

@@ -111,7 +111,8 @@ def build_index(model_name:str=DEFAULT_MODEL, # model name, hub id or local fold
                 path:str|Path|None=None, # default: `index_path(model_name)`
                 rebuild:bool=False, # encode again even when the saved index matches
                 batch_size:int=256, # titles per encoding batch
-                progress:bool|None=None # progress bar (default: for 1,000+ titles)
+                progress:bool|None=None, # progress bar (default: for 1,000+ titles)
+                encode=None # titles -> (n, dim) unit rows, instead of loading the model here (e.g. on Ray: `build_index_ray`)
                ) -> SearchIndex:
     "Load the saved index of the postings for a model if its fingerprints match, else encode and save it."
     postings = (load_postings() if postings is None else postings).reset_index(drop=True)
@@ -123,7 +124,7 @@ def build_index(model_name:str=DEFAULT_MODEL, # model name, hub id or local fold
     if not rebuild and (emb := _read_index(path, fp, len(titles))) is not None:
         return SearchIndex(model_name, emb, postings, path, 'loaded', fingerprints=fp)
     log.info(f'encoding {len(titles):,} posting titles with {model_name} -> {path}')
-    emb = encode_titles(load_model(model_name), titles, batch_size, progress)
+    emb = encode(titles) if encode is not None else encode_titles(load_model(model_name), titles, batch_size, progress)
     _write_index(path, emb, fp, model_name)
     return SearchIndex(model_name, emb, postings, path, 'built', fingerprints=fp)
 
@@ -356,14 +357,23 @@ def latency_ms(search, # a function of one query vector
 @call_parse
 def index_cli(model:str=None, # a model name or folder (default: the default model and, when trained, the fine-tuned one)
               rebuild:store_true=False, # encode again even when a saved index matches
-              data:str=None # postings parquet (default: `job_postings.parquet` in the data folder)
+              data:str=None, # postings parquet (default: `job_postings.parquet` in the data folder)
+              engine:str='local', # 'local' (this process) or 'ray' (titles encoded on Ray actors: `jobsim.scale`)
+              address:str=None, # with --engine ray: a Ray cluster address (default: a local Ray instance on this machine)
+              workers:int=None # with --engine ray: Ray actors, each with its own model (default: one per CPU)
              ):
     "Build or refresh the search indexes of the job postings for the default and fine-tuned models."
+    if engine == 'local' and (address or workers): raise ValueError('--address and --workers need --engine ray')
+    build = build_index
+    if engine != 'local':
+        from jobsim.scale import check_engine, check_workers, build_index_ray # the engine sits a floor up; imported only when asked for
+        check_engine(engine); check_workers(workers, cpus=1)
+        build = lambda name, postings, rebuild, progress: build_index_ray(name, postings, address=address, workers=workers, rebuild=rebuild, progress=progress)
     postings = load_postings(data)
     models = {model: model} if model else {k: v for k, v in search_models().items() if v}
     out = {}
     for label, name in models.items():
-        t = time.perf_counter(); ix = build_index(name, postings, rebuild=rebuild, progress=True)
+        t = time.perf_counter(); ix = build(name, postings, rebuild=rebuild, progress=True)
         print(f'{label}: {ix.status} {len(ix):,} x {ix.embeddings.shape[1]} in {time.perf_counter()-t:.1f}s -> {ix.path}')
         out[label] = ix.path
     if not model and search_models()['Fine-tuned model'] is None: print(f'Fine-tuned model: none at {fine_tuned_dir()}. {TRAIN_HINT}')

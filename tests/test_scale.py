@@ -1,10 +1,11 @@
-"Past one machine: `jobsim train` in 2 gloo processes (torchrun) scores like 1 process; `jobsim code --engine ray` equals the single-process coder row for row."
+"Past one machine: `jobsim train` in 2 gloo processes (torchrun) scores like 1 process; `jobsim code --engine ray` equals the single-process coder row for row; `jobsim index --engine ray` writes the index the dashboard loads."
 import io, os, sys, json, contextlib, subprocess
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from jobsim.cli import main
 from jobsim.core import run_folder
-from jobsim.data import get_splits, get_posting_split
+from jobsim.data import get_splits, get_posting_split, load_postings
+from jobsim.search import build_index
 from jobsim.models import DEFAULT_MODEL, load_model, encode_titles
 from jobsim.finetune import val_triplets, val_scores
 
@@ -86,3 +87,20 @@ def test_ray_engine_gives_the_single_process_errors(tmp_path, capsys):
         assert main(['code', *args, '--quiet']) == 1
         err = capsys.readouterr().err.strip()
         assert err.count('\n') == 0 and err.startswith('jobsim code: error:') and message in err, err
+
+
+def test_jobsim_index_on_ray_writes_the_index_that_build_index_loads(tmp_path, home, capsys):
+    posts = tmp_path/'postings.parquet'; load_postings().head(120).to_parquet(posts)
+    assert main(['index', '--model', DEFAULT_MODEL, '--data', str(posts), '--engine', 'ray', '--workers', '2']) == 0
+    assert ': built 120 x 384' in capsys.readouterr().out
+    ix = build_index(DEFAULT_MODEL, load_postings(posts))
+    assert ix.status == 'loaded' # the single-process index finds the Ray-built file valid
+    local = encode_titles(load_model(DEFAULT_MODEL), ix.postings.job_posting_title.astype(str).tolist(), progress=False)
+    np.testing.assert_allclose(ix.embeddings, local, atol=1e-4)
+    assert main(['index', '--model', DEFAULT_MODEL, '--data', str(posts), '--engine', 'ray']) == 0 # fresh: loaded, no Ray started
+    assert ': loaded 120 x 384' in capsys.readouterr().out
+    for args, message in [(['--workers', '2'], '--address and --workers need --engine ray'),
+                          (['--engine', 'ray', '--workers', '0'], 'workers must be a positive whole number, got 0')]:
+        assert main(['index', '--model', DEFAULT_MODEL, '--data', str(posts), *args]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith('jobsim index: error:') and message in err, err
