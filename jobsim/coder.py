@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, sys, json, time, shutil, hashlib, tempfile, zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, cached_property
 from pathlib import Path
 import numpy as np, pandas as pd
 import plotly.graph_objects as go
@@ -61,18 +61,16 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
     n = min(int(n), ref_emb.shape[0])
     if n < 1: raise ValueError(f'n must be a positive whole number, got {n}')
     if query_emb.shape[1] != ref_emb.shape[1]: raise ValueError(f'the queries have {query_emb.shape[1]} dimensions but the references {ref_emb.shape[1]}')
-    rt = ref_emb.T.tocsr() if sp.issparse(ref_emb) else ref_emb.T
     lr, lq, lw = lexical if lexical is not None and lexical[2] > 0 else (None, None, 0.)
-    if lr is not None:
-        if lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]: raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
-        lrt = lr.T.tocsr() if sp.issparse(lr) else lr.T
+    if lr is not None and (lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]):
+        raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
+    transpose = lambda M: M.T.tocsr() if sp.issparse(M) else M.T
+    dense = lambda M: np.asarray(M.toarray() if sp.issparse(M) else M, dtype=np.float32)
+    rt, lrt = transpose(ref_emb), (transpose(lr) if lr is not None else None)
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
-        S = query_emb[s:s+batch_size] @ rt
-        S = np.asarray(S.toarray() if sp.issparse(S) else S, dtype=np.float32)
-        if lr is not None:
-            L = lq[s:s+batch_size] @ lrt
-            S = (S + lw * np.asarray(L.toarray() if sp.issparse(L) else L, dtype=np.float32)) / (1 + lw)
+        S = dense(query_emb[s:s+batch_size] @ rt)
+        if lr is not None: S = (S + lw * dense(lq[s:s+batch_size] @ lrt)) / (1 + lw)
         top = np.argpartition(-S, n-1, axis=1)[:, :n] if n < S.shape[1] else np.broadcast_to(np.arange(n), S.shape).copy()
         ts = np.take_along_axis(S, top, 1)
         order = np.lexsort((top, -ts), axis=-1)
@@ -226,22 +224,23 @@ class Coder:
         self.ref_code = np.searchsorted(self.codes, ref_codes)
         self.is_posting = np.asarray(self.refs.source, dtype=str) == 'posting'
         self.source_id = np.searchsorted(sorted(REF_SOURCES), np.asarray(self.refs.source, dtype=str)) # 0 jitter, 1 posting, 2 seed
-        self.prior = np.log1p(np.bincount(self.ref_code[self.is_posting], minlength=len(self.codes))) # how often each code is a posting's
+        self.posting_counts = np.bincount(self.ref_code[self.is_posting], minlength=len(self.codes)) # how often each code is a posting's
         self.names = self.refs.drop_duplicates('onet_code').set_index('onet_code').onet_name.reindex(self.codes).to_numpy()
-        self._lexicon = None
     def __len__(self): return len(self.refs)
     @property
     def threshold(self) -> float: return float(self.params['threshold'])
     def embed(self, titles, progress=None): # unit rows for titles
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
+    @cached_property
+    def ref_keys(self) -> np.ndarray: return np.array([normalise_title(t) for t in self.refs.title]) # the references' normalised titles
+    @cached_property
+    def lexicon(self): # (TF-IDF encoder, reference rows), fitted on first use: the references' normalised titles are its vocabulary
+        enc = TfidfEncoder(list(self.ref_keys))
+        return enc, enc.encode(list(self.ref_keys), sparse=True)
     def lexical(self, keys, weight:float|None=None): # `neighbours`' lexical term for normalised titles (None at weight 0)
         w = float(self.params.get('lexical_weight', 0) if weight is None else weight)
         if not w: return None
-        if self._lexicon is None: # fitted once, on first use: the references' normalised titles are its whole vocabulary
-            ref_keys = [normalise_title(t) for t in self.refs.title]
-            enc = TfidfEncoder(ref_keys)
-            self._lexicon = (enc, enc.encode(ref_keys, sparse=True))
-        enc, ref_rows = self._lexicon
+        enc, ref_rows = self.lexicon
         return ref_rows, enc.encode(list(keys), sparse=True), w
 
 # %% ../nbs/07b_coder.ipynb #k031
@@ -308,7 +307,7 @@ RERANK_FEATURES = (['share', 'log share', 'first', 'rank'] + [f'{s} {f}' for s i
 def candidate_features(coder:Coder, # the coder
                        idx, sims, # (m, pool) neighbours and similarities, nearest first
                        ids, shares, # (m, c) the vote's candidate codes (-1: none) and shares
-                       prior:np.ndarray|None=None, # (m, c) log(1 + posting references of the code), default `coder.prior`
+                       counts:np.ndarray|None=None, # (m, c) posting references of each candidate's code (default: `coder.posting_counts`)
                        batch_size:int=256 # titles at a time
                       ) -> np.ndarray: # (m, c, len(RERANK_FEATURES)), zeros where there is no candidate
     "What the neighbours say about each candidate code of each title."
@@ -325,7 +324,7 @@ def candidate_features(coder:Coder, # the coder
             best = np.where(ms, sm[:, None, :], -np.inf).max(2)
             f += [np.where(np.isfinite(best), best, 0), ms[:, :, :RERANK_NEAR].sum(2)]
         best = np.where(mask, sm[:, None, :], -np.inf).max(2)
-        f += [np.where(np.isfinite(best), best - sm[:, :1], 0), coder.prior[np.maximum(cand, 0)] if prior is None else prior[b]]
+        f += [np.where(np.isfinite(best), best - sm[:, :1], 0), np.log1p(coder.posting_counts[np.maximum(cand, 0)] if counts is None else counts[b])]
         out[b] = np.where((cand >= 0)[:, :, None], np.stack(f, -1), 0)
     return out
 
@@ -345,16 +344,15 @@ def fit_rerank(coder:Coder, # a coder with embeddings and posting references
     from sklearn.linear_model import LogisticRegression
     post = np.flatnonzero(coder.is_posting)
     if len(post) < min_titles: return None
-    keys = np.array([normalise_title(t) for t in coder.refs.title])
-    lw = params.get('lexical_weight', 0)
+    keys, lw = coder.ref_keys, params.get('lexical_weight', 0)
     idx, sims = neighbours(coder.embeddings, coder.embeddings[post], POOL + 10, lexical=coder.lexical(keys[post], lw))
     own = coder.is_posting[idx] & (keys[idx] == keys[post][:, None]) # the title itself, under any of its codes
     order = np.argsort(own, axis=1, kind='stable')[:, :POOL]
     idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
     truth = coder.ref_code[post][:, None]
-    prior = np.log(np.exp(coder.prior[np.maximum(ids, 0)]) - (ids == truth)) # its own reference does not count
-    F = candidate_features(coder, idx, sims, ids, shares, prior)
+    counts = coder.posting_counts[np.maximum(ids, 0)] - (ids == truth) # its own reference does not count
+    F = candidate_features(coder, idx, sims, ids, shares, counts)
     ok = ids >= 0
     X, y = F[ok], (ids == truth)[ok]
     if len(set(y)) < 2: return None
@@ -414,7 +412,7 @@ def title_problem(title # one input value
 def title_key(title # one input value, as the file gives it
              ) -> str|None: # the normalised title the coder embeds, or None when the row has no title to code
     "The key under which `code_titles` codes (and caches) a title: its first `MAX_TITLE_CHARS` characters, normalised."
-    return normalise_title(title[:MAX_TITLE_CHARS]) if title_problem(title) is None else None
+    return (normalise_title(title[:MAX_TITLE_CHARS]) or None) if isinstance(title, str) else None # None exactly where `title_problem` names a problem
 
 # %% ../nbs/07b_coder.ipynb #k041
 def default_coder_model() -> str: # the fine-tuned model's folder when trained, else `DEFAULT_MODEL`
@@ -448,9 +446,9 @@ def code_titles(titles, # job titles: a list, Series or array; any value (None, 
     coder = coder or cached_coder(default_coder_model())
     thr = coder.threshold if threshold is None else float(threshold)
     titles = list(titles)
-    problem = [title_problem(t) for t in titles]
-    shown = [t[:MAX_TITLE_CHARS] if isinstance(t, str) else (None if p == 'missing title' else str(t)[:MAX_TITLE_CHARS]) for t, p in zip(titles, problem)]
     keys = [title_key(t) for t in titles]
+    problem = [None if q is not None else title_problem(t) for t, q in zip(titles, keys)]
+    shown = [t[:MAX_TITLE_CHARS] if isinstance(t, str) else (None if p == 'missing title' else str(t)[:MAX_TITLE_CHARS]) for t, p in zip(titles, problem)]
     cache = {} if cache is None else cache
     if dedupe:
         new = [q for q in dict.fromkeys(q for q in keys if q is not None) if q not in cache]
@@ -848,10 +846,9 @@ def code_cli(input:str, # a CSV or parquet file with a column of job titles
              quiet:store_true=False # no progress bar
             ):
     "Code job titles in a CSV or parquet file to O*NET occupations with confidences; rerun after Ctrl-C to resume."
-    if engine == 'local' and (address or workers): raise ValueError('--address and --workers need --engine ray')
-    if engine != 'local':
-        from jobsim.scale import check_engine, code_file_ray # the engine sits a floor up; imported only when asked for
-        check_engine(engine)
+    from jobsim.scale import check_engine # the engines sit a floor up; Ray itself is imported only when started
+    check_engine(engine, address, workers)
+    if engine != 'local': from jobsim.scale import code_file_ray
     try: s = (code_file(input, out, column, k, model, None, chunk_size, encoding, threshold, run, progress=not quiet) if engine == 'local' else
               code_file_ray(input, out, column, k, model, None, chunk_size, encoding, threshold, run, address, workers, progress=not quiet))
     except KeyboardInterrupt: sys.exit(130)

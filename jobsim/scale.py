@@ -29,9 +29,12 @@ def ray_available() -> bool: # whether `ray.data` can be imported
     "True when the optional Ray dependency is installed."
     return importlib.util.find_spec('ray') is not None
 
-def check_engine(engine:str # 'local' or 'ray'
+def check_engine(engine:str, # 'local' or 'ray'
+                 address:str|None=None, # a cluster address asked for with it
+                 workers:int|None=None # actors asked for with it
                 ) -> str: # the engine
-    "A clear error for an unknown engine, or for 'ray' where Ray is not installed."
+    "A clear error for an unknown engine, for 'ray' where Ray is not installed, or for Ray options without the ray engine."
+    if engine == 'local' and (address or workers): raise ValueError('--address and --workers need --engine ray')
     if engine not in ENGINES: raise ValueError(f'unknown engine {engine!r}: use one of {", ".join(ENGINES)}')
     if engine == 'ray' and not ray_available(): raise RuntimeError(f'the ray engine needs Ray, which is not installed: {SCALE_HINT}')
     return engine

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, re, json, time, hashlib, tempfile, zipfile, importlib.util
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import call_parse, store_true
@@ -363,12 +363,9 @@ def index_cli(model:str=None, # a model name or folder (default: the default mod
               workers:int=None # with --engine ray: Ray actors, each with its own model (default: one per CPU)
              ):
     "Build or refresh the search indexes of the job postings for the default and fine-tuned models."
-    if engine == 'local' and (address or workers): raise ValueError('--address and --workers need --engine ray')
-    build = build_index
-    if engine != 'local':
-        from jobsim.scale import check_engine, check_workers, build_index_ray # the engine sits a floor up; imported only when asked for
-        check_engine(engine); check_workers(workers, cpus=1)
-        build = lambda name, postings, rebuild, progress: build_index_ray(name, postings, address=address, workers=workers, rebuild=rebuild, progress=progress)
+    from jobsim.scale import check_engine, check_workers, build_index_ray # the engines sit a floor up; Ray itself is imported only when started
+    check_engine(engine, address, workers); check_workers(workers, cpus=1)
+    build = build_index if engine == 'local' else partial(build_index_ray, address=address, workers=workers)
     postings = load_postings(data)
     models = {model: model} if model else {k: v for k, v in search_models().items() if v}
     out = {}
