@@ -242,6 +242,13 @@ class Coder:
         if not w: return None
         enc, ref_rows = self.lexicon
         return ref_rows, enc.encode(list(keys), sparse=True), w
+    @cached_property
+    def code_sums(self) -> list: # [(sums, squared norms)]: each code's sum of reference embeddings (n codes, dim), over all references, then the seed titles alone
+        import scipy.sparse as sp
+        E, n, seed = self.embeddings, len(self.refs), self.source_id == sorted(REF_SOURCES).index('seed')
+        member = lambda keep: sp.csr_matrix((keep.astype(np.float32), (self.ref_code, np.arange(n))), shape=(len(self.codes), n))
+        sums = [member(np.ones(n, bool)) @ E, member(seed) @ E] # dense or sparse, as the embeddings are
+        return [(S, np.asarray(S.multiply(S).sum(1) if sp.issparse(S) else (S * S).sum(1), np.float64).ravel()) for S in sums]
 
 # %% ../nbs/07b_coder.ipynb #k031
 def code_ids(coder:Coder, # the coder
@@ -267,7 +274,7 @@ def coder_votes(coder:Coder, # the coder
     rr = coder.params.get('rerank')
     ids, shares = _votes(coder, idx, sims, coder.params, max(k, RERANK_CANDIDATES) if rr else k)
     if rr: # reorder the candidates by the rescorer's probability; shares become those probabilities, normalised
-        prob = rerank_probs(coder, idx, sims, ids, shares, rr)
+        prob = rerank_probs(coder, idx, sims, ids, shares, emb, rr)
         order = np.argsort(-prob, axis=1, kind='stable')
         ids, prob = np.take_along_axis(ids, order, 1)[:, :k], np.take_along_axis(prob, order, 1)
         score, shares = prob[:, 0], (prob / np.maximum(prob.sum(1, keepdims=True), 1e-12))[:, :k]
@@ -302,15 +309,20 @@ def fit_vote(coder:Coder, # a coder (its params are not used)
 RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer reorders
 RERANK_NEAR = 20 # neighbours that count as near
 RERANK_FEATURES = (['share', 'log share', 'first', 'rank'] + [f'{s} {f}' for s in sorted(REF_SOURCES) for f in ('best similarity', 'near')]
-                   + ['gap to the nearest', 'posting prior'])
+                   + ['gap to the nearest', 'posting prior'] + [f'{s}centroid {f}' for s in ('', 'seed ') for f in ('similarity', 'gap')])
 
 def candidate_features(coder:Coder, # the coder
                        idx, sims, # (m, pool) neighbours and similarities, nearest first
                        ids, shares, # (m, c) the vote's candidate codes (-1: none) and shares
+                       emb, # (m, dim) the titles' embeddings (unit rows)
                        counts:np.ndarray|None=None, # (m, c) posting references of each candidate's code (default: `coder.posting_counts`)
+                       own:np.ndarray|None=None, # (m, c) a reference row to leave out of each candidate's centroid (-1: none)
                        batch_size:int=256 # titles at a time
                       ) -> np.ndarray: # (m, c, len(RERANK_FEATURES)), zeros where there is no candidate
-    "What the neighbours say about each candidate code of each title."
+    "What the neighbours, and the codes' centroids, say about each candidate code of each title."
+    import scipy.sparse as sp
+    dense = lambda M: np.asarray(M.toarray() if sp.issparse(M) else M, np.float64)
+    rowdot = lambda A, B: np.asarray(A.multiply(B).sum(1) if sp.issparse(A) else (np.asarray(A) * np.asarray(B)).sum(1), np.float64).ravel()
     m, c = ids.shape
     out = np.zeros((m, c, len(RERANK_FEATURES)), np.float32)
     for s in range(0, m, batch_size):
@@ -325,13 +337,22 @@ def candidate_features(coder:Coder, # the coder
             f += [np.where(np.isfinite(best), best, 0), ms[:, :, :RERANK_NEAR].sum(2)]
         best = np.where(mask, sm[:, None, :], -np.inf).max(2)
         f += [np.where(np.isfinite(best), best - sm[:, :1], 0), np.log1p(coder.posting_counts[np.maximum(cand, 0)] if counts is None else counts[b])]
+        for j, (S, sq) in enumerate(coder.code_sums): # the cosine with the code's mean reference, and its gap to the best candidate's
+            dot = np.take_along_axis(dense(emb[b] @ S.T), np.maximum(cand, 0), 1)
+            sq = sq[np.maximum(cand, 0)]
+            if j == 0 and own is not None and (o := own[b] >= 0).any(): # the sum without the left-out row r: (S - e_r)
+                i, code, e = np.nonzero(o)[0], cand[o], coder.embeddings[own[b][o]]
+                dot[o] -= rowdot(emb[b][i], e)
+                sq[o] += rowdot(e, e) - 2 * rowdot(S[code], e)
+            cos = np.where((sq > 1e-9) & (cand >= 0), dot / np.sqrt(np.maximum(sq, 1e-9)), 0)
+            f += [cos, cos - np.where(cand >= 0, cos, -np.inf).max(1, keepdims=True)]
         out[b] = np.where((cand >= 0)[:, :, None], np.stack(f, -1), 0)
     return out
 
-def rerank_probs(coder:Coder, idx, sims, ids, shares, rr:dict # the fitted rescorer (`fit_rerank`)
+def rerank_probs(coder:Coder, idx, sims, ids, shares, emb, rr:dict # the fitted rescorer (`fit_rerank`)
                 ) -> np.ndarray: # (m, c) probability that each candidate is right, 0 where there is none
     "The rescorer's probabilities."
-    F = candidate_features(coder, idx, sims, ids, shares)
+    F = candidate_features(coder, idx, sims, ids, shares, emb)
     z = ((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']) + rr['intercept']
     return np.where(ids >= 0, 1 / (1 + np.exp(-z)), 0.)
 
@@ -352,7 +373,9 @@ def fit_rerank(coder:Coder, # a coder with embeddings and posting references
     ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
     truth = coder.ref_code[post][:, None]
     counts = coder.posting_counts[np.maximum(ids, 0)] - (ids == truth) # its own reference does not count
-    F = candidate_features(coder, idx, sims, ids, shares, counts)
+    row_of = {(k, c): r for r, k, c in zip(post, keys[post], coder.ref_code[post])} # posting references by (title, code)
+    own = np.array([[row_of.get((keys[r], i), -1) for i in row] for r, row in zip(post, ids)]).reshape(ids.shape) # nor in the centroids
+    F = candidate_features(coder, idx, sims, ids, shares, coder.embeddings[post], counts, own)
     ok = ids >= 0
     X, y = F[ok], (ids == truth)[ok]
     if len(set(y)) < 2: return None
@@ -519,7 +542,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded')
 
 # %% ../nbs/07b_coder.ipynb #k048
-CODER_SETTINGS = {'version': 3, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 4, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes
