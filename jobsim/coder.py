@@ -50,6 +50,14 @@ def reference_titles(run:str|Path='default', # run whose jittered train split an
     return refs[keep].reset_index(drop=True)
 
 # %% ../nbs/07b_coder.ipynb #k010
+def _dense(M, dtype=np.float32): # a numpy array of a numpy or scipy sparse matrix
+    import scipy.sparse as sp
+    return np.asarray(M.toarray() if sp.issparse(M) else M, dtype=dtype)
+
+def _rowdot(A, B): # (n,) dot products of the rows of A and B, both numpy or both scipy sparse
+    import scipy.sparse as sp
+    return _dense(A.multiply(B).sum(1) if sp.issparse(A) else (np.asarray(A) * np.asarray(B)).sum(1), np.float64).ravel()
+
 def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy sparse matrix
                query_emb, # (m, dim) unit rows of the same kind
                n:int=10, # neighbours per query
@@ -65,12 +73,11 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
     if lr is not None and (lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]):
         raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
     transpose = lambda M: M.T.tocsr() if sp.issparse(M) else M.T
-    dense = lambda M: np.asarray(M.toarray() if sp.issparse(M) else M, dtype=np.float32)
     rt, lrt = transpose(ref_emb), (transpose(lr) if lr is not None else None)
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
-        S = dense(query_emb[s:s+batch_size] @ rt)
-        if lr is not None: S = (S + lw * dense(lq[s:s+batch_size] @ lrt)) / (1 + lw)
+        S = _dense(query_emb[s:s+batch_size] @ rt)
+        if lr is not None: S = (S + lw * _dense(lq[s:s+batch_size] @ lrt)) / (1 + lw)
         top = np.argpartition(-S, n-1, axis=1)[:, :n] if n < S.shape[1] else np.broadcast_to(np.arange(n), S.shape).copy()
         ts = np.take_along_axis(S, top, 1)
         order = np.lexsort((top, -ts), axis=-1)
@@ -248,7 +255,7 @@ class Coder:
         E, n, seed = self.embeddings, len(self.refs), self.source_id == sorted(REF_SOURCES).index('seed')
         member = lambda keep: sp.csr_matrix((keep.astype(np.float32), (self.ref_code, np.arange(n))), shape=(len(self.codes), n))
         sums = [member(np.ones(n, bool)) @ E, member(seed) @ E] # dense or sparse, as the embeddings are
-        return [(S, np.asarray(S.multiply(S).sum(1) if sp.issparse(S) else (S * S).sum(1), np.float64).ravel()) for S in sums]
+        return [(S, _rowdot(S, S)) for S in sums]
 
 # %% ../nbs/07b_coder.ipynb #k031
 def code_ids(coder:Coder, # the coder
@@ -320,9 +327,6 @@ def candidate_features(coder:Coder, # the coder
                        batch_size:int=256 # titles at a time
                       ) -> np.ndarray: # (m, c, len(RERANK_FEATURES)), zeros where there is no candidate
     "What the neighbours, and the codes' centroids, say about each candidate code of each title."
-    import scipy.sparse as sp
-    dense = lambda M: np.asarray(M.toarray() if sp.issparse(M) else M, np.float64)
-    rowdot = lambda A, B: np.asarray(A.multiply(B).sum(1) if sp.issparse(A) else (np.asarray(A) * np.asarray(B)).sum(1), np.float64).ravel()
     m, c = ids.shape
     out = np.zeros((m, c, len(RERANK_FEATURES)), np.float32)
     for s in range(0, m, batch_size):
@@ -338,12 +342,12 @@ def candidate_features(coder:Coder, # the coder
         best = np.where(mask, sm[:, None, :], -np.inf).max(2)
         f += [np.where(np.isfinite(best), best - sm[:, :1], 0), np.log1p(coder.posting_counts[np.maximum(cand, 0)] if counts is None else counts[b])]
         for j, (S, sq) in enumerate(coder.code_sums): # the cosine with the code's mean reference, and its gap to the best candidate's
-            dot = np.take_along_axis(dense(emb[b] @ S.T), np.maximum(cand, 0), 1)
+            dot = np.take_along_axis(_dense(emb[b] @ S.T, np.float64), np.maximum(cand, 0), 1)
             sq = sq[np.maximum(cand, 0)]
             if j == 0 and own is not None and (o := own[b] >= 0).any(): # the sum without the left-out row r: (S - e_r)
                 i, code, e = np.nonzero(o)[0], cand[o], coder.embeddings[own[b][o]]
-                dot[o] -= rowdot(emb[b][i], e)
-                sq[o] += rowdot(e, e) - 2 * rowdot(S[code], e)
+                dot[o] -= _rowdot(emb[b][i], e)
+                sq[o] += _rowdot(e, e) - 2 * _rowdot(S[code], e)
             cos = np.where((sq > 1e-9) & (cand >= 0), dot / np.sqrt(np.maximum(sq, 1e-9)), 0)
             f += [cos, cos - np.where(cand >= 0, cos, -np.inf).max(1, keepdims=True)]
         out[b] = np.where((cand >= 0)[:, :, None], np.stack(f, -1), 0)
@@ -366,16 +370,17 @@ def fit_rerank(coder:Coder, # a coder with embeddings and posting references
     post = np.flatnonzero(coder.is_posting)
     if len(post) < min_titles: return None
     keys, lw = coder.ref_keys, params.get('lexical_weight', 0)
-    idx, sims = neighbours(coder.embeddings, coder.embeddings[post], POOL + 10, lexical=coder.lexical(keys[post], lw))
-    own = coder.is_posting[idx] & (keys[idx] == keys[post][:, None]) # the title itself, under any of its codes
-    order = np.argsort(own, axis=1, kind='stable')[:, :POOL]
+    q = coder.embeddings[post]
+    idx, sims = neighbours(coder.embeddings, q, POOL + 10, lexical=coder.lexical(keys[post], lw))
+    itself = coder.is_posting[idx] & (keys[idx] == keys[post][:, None]) # the title itself, under any of its codes
+    order = np.argsort(itself, axis=1, kind='stable')[:, :POOL]
     idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
     truth = coder.ref_code[post][:, None]
     counts = coder.posting_counts[np.maximum(ids, 0)] - (ids == truth) # its own reference does not count
     row_of = {(k, c): r for r, k, c in zip(post, keys[post], coder.ref_code[post])} # posting references by (title, code)
     own = np.array([[row_of.get((keys[r], i), -1) for i in row] for r, row in zip(post, ids)]).reshape(ids.shape) # nor in the centroids
-    F = candidate_features(coder, idx, sims, ids, shares, coder.embeddings[post], counts, own)
+    F = candidate_features(coder, idx, sims, ids, shares, q, counts, own)
     ok = ids >= 0
     X, y = F[ok], (ids == truth)[ok]
     if len(set(y)) < 2: return None
