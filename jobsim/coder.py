@@ -20,15 +20,16 @@ from .evaluate import TfidfEncoder
 log = get_logger('jobsim.coder')
 
 # %% auto #0
-__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
-           'RERANK_CANDIDATES', 'RERANK_NEAR', 'RERANK_FEATURES', 'CODE_COLS', 'CODER_SETTINGS', 'PARQUET_SUFFIXES',
-           'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote', 'reliability_table', 'expected_calibration_error',
-           'calibrate', 'fit_calibration', 'spread_confidence', 'precision_coverage', 'pick_threshold', 'Coder',
-           'code_ids', 'coder_votes', 'fit_vote', 'candidate_features', 'rerank_probs', 'fit_rerank', 'make_coder',
-           'title_problem', 'title_key', 'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint',
-           'build_coder', 'cached_coder', 'coding_metrics', 'reliability_figure', 'precision_coverage_figure',
-           'group_accuracy_figure', 'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks',
-           'count_rows', 'parts_dir', 'check_job', 'code_file', 'code_cli']
+__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'SIMPLEST_FIRST', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
+           'RERANK_CANDIDATES', 'RERANK_NEAR', 'RERANK_L2', 'RERANK_FEATURES', 'CODE_COLS', 'CODER_SETTINGS',
+           'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote', 'reliability_table',
+           'expected_calibration_error', 'calibrate', 'fit_calibration', 'spread_confidence', 'precision_coverage',
+           'pick_threshold', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'choice_probs', 'fit_choice',
+           'candidate_features', 'rerank_probs', 'fit_rerank', 'make_coder', 'title_problem', 'title_key',
+           'default_coder_model', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder', 'cached_coder',
+           'coding_metrics', 'reliability_figure', 'precision_coverage_figure', 'group_accuracy_figure',
+           'input_fingerprint', 'check_encoding', 'check_input', 'read_title_chunks', 'count_rows', 'parts_dir',
+           'check_job', 'code_file', 'code_cli']
 
 # %% ../nbs/07b_coder.ipynb #k006
 REF_SOURCES = ('seed', 'jitter', 'posting')
@@ -132,6 +133,7 @@ def expected_calibration_error(conf, # (m,) confidence of each prediction
 
 # %% ../nbs/07b_coder.ipynb #k019
 CALIBRATIONS = ('platt', 'isotonic', 'none')
+SIMPLEST_FIRST = ('none', 'platt', 'isotonic') # the order 'auto' prefers them in when their scores are within noise
 
 def _logit(p): p = np.clip(np.asarray(p, float), 1e-4, 1 - 1e-4); return np.log(p / (1 - p))
 
@@ -159,7 +161,7 @@ def calibrate(share, # (m,) top vote shares
 # %% ../nbs/07b_coder.ipynb #k020
 def fit_calibration(share, # (m,) top vote shares on held-out titles
                     correct, # (m,) whether the top code was right
-                    method:str='auto', # 'platt', 'isotonic', 'none', or 'auto' (best cross-validated Brier score)
+                    method:str='auto', # 'platt', 'isotonic', 'none', or 'auto' (by cross-validated Brier score)
                     folds:int=5, # cross-validation folds for 'auto'
                     seed:int=0 # fold shuffling seed
                    ) -> dict: # {'method', its parameters, 'cv_brier': {method: score}}
@@ -171,10 +173,14 @@ def fit_calibration(share, # (m,) top vote shares on held-out titles
     two = len(set(correct)) == 2 and np.bincount(correct).min() >= folds
     if method == 'auto':
         if not two: return {**_fit_one(share, correct, 'none'), 'cv_brier': {}}
-        brier = {m: 0. for m in CALIBRATIONS}
+        err = {m: np.zeros(len(share)) for m in CALIBRATIONS} # each title's squared error, predicted by the folds without it
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(share[:, None], correct):
-            for m in CALIBRATIONS: brier[m] += ((calibrate(share[te], _fit_one(share[tr], correct[tr], m)) - correct[te])**2).sum() / len(share)
-        return {**_fit_one(share, correct, min(brier, key=brier.get)), 'cv_brier': {m: round(float(v), 5) for m, v in brier.items()}}
+            for m in CALIBRATIONS: err[m][te] = (calibrate(share[te], _fit_one(share[tr], correct[tr], m)) - correct[te])**2
+        brier = {m: e.mean() for m, e in err.items()}
+        best = min(brier, key=brier.get)
+        within = lambda m: brier[m] - brier[best] <= (err[m] - err[best]).std() / np.sqrt(len(share)) # one standard error of the paired gap
+        pick = next(m for m in SIMPLEST_FIRST if within(m))
+        return {**_fit_one(share, correct, pick), 'cv_brier': {m: round(float(v), 5) for m, v in brier.items()}}
     if method == 'platt' and len(set(correct)) < 2: raise ValueError('Platt scaling needs both right and wrong predictions')
     return {**_fit_one(share, correct, method), 'cv_brier': {}}
 
@@ -280,11 +286,11 @@ def coder_votes(coder:Coder, # the coder
     idx, sims = neighbours(coder.embeddings, emb, max(POOL, coder.params['n_vote']), lexical=coder.lexical(keys))
     rr = coder.params.get('rerank')
     ids, shares = _votes(coder, idx, sims, coder.params, max(k, RERANK_CANDIDATES) if rr else k)
-    if rr: # reorder the candidates by the rescorer's probability; shares become those probabilities, normalised
+    if rr: # reorder the candidates by the rescorer's probability; shares become those probabilities
         prob = rerank_probs(coder, idx, sims, ids, shares, emb, rr)
-        order = np.argsort(-prob, axis=1, kind='stable')
-        ids, prob = np.take_along_axis(ids, order, 1)[:, :k], np.take_along_axis(prob, order, 1)
-        score, shares = prob[:, 0], (prob / np.maximum(prob.sum(1, keepdims=True), 1e-12))[:, :k]
+        order = np.argsort(-prob, axis=1, kind='stable')[:, :k]
+        ids, shares = np.take_along_axis(ids, order, 1), np.take_along_axis(prob, order, 1)
+        score = shares[:, 0]
     else: score = shares[:, 0]
     conf = np.where(ids >= 0, spread_confidence(shares, calibrate(score, coder.params['calibration'])), 0.)
     return {'ids': ids, 'shares': shares, 'score': score, 'confidence': conf, 'evidence': idx[:, :EVIDENCE], 'evidence_scores': sims[:, :EVIDENCE]}
@@ -312,9 +318,43 @@ def fit_vote(coder:Coder, # a coder (its params are not used)
     return {'n_vote': int(best.n_vote), 'temperature': float(best.temperature), 'posting_weight': float(best.posting_weight),
             'lexical_weight': float(best.lexical_weight)}, table
 
+# %% ../nbs/07b_coder.ipynb #k032c
+def choice_probs(z, # (m, c) scores of each title's candidates
+                 ok, # (m, c) which candidates exist
+                 none:float # the score of "none of them"
+                ) -> np.ndarray: # (m, c) probabilities, 0 where there is no candidate; each row sums to less than 1
+    "Softmax over each title's candidates and a 'none of them' choice."
+    z = np.where(ok, np.asarray(z, float), -np.inf)
+    top = np.maximum(z.max(1, keepdims=True), none)
+    e = np.exp(z - top)
+    return e / (e.sum(1, keepdims=True) + np.exp(none - top))
+
+def fit_choice(Z, # (m, c, f) features of each title's candidates
+               ok, # (m, c) which candidates exist
+               right, # (m, c) which candidate is the title's code (a row with none: none of them is)
+               l2:float=100. # ridge penalty on the feature weights
+              ) -> tuple[np.ndarray, float]: # feature weights (f,), and the score of 'none of them'
+    "The conditional logit behind `choice_probs`: weights that make the right choices likeliest, less a ridge penalty."
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+    ok = np.asarray(ok, bool)
+    Z, right = np.where(ok[..., None], np.asarray(Z, float), 0), np.asarray(right, bool) & ok
+    target = np.concatenate([right, ~right.any(1, keepdims=True)], 1)
+    f = Z.shape[2]
+    def loss(theta): # theta: the weights, then an offset of the candidates' scores against 'none' (scored 0)
+        w = theta[:f]
+        s = np.concatenate([np.where(ok, Z @ w + theta[f], -np.inf), np.zeros((len(Z), 1))], 1)
+        logp = s - logsumexp(s, 1, keepdims=True)
+        g = np.exp(logp[:, :-1]) - target[:, :-1] # d(-log-likelihood) / d(each candidate's score)
+        a = theta[f] # lightly held too, so that titles whose code is always a candidate still give a finite answer
+        return -logp[target].sum() + l2 * w @ w / 2 + 1e-3 * a * a / 2, np.r_[np.einsum('mc,mcf->f', g, Z) + l2 * w, g.sum() + 1e-3 * a]
+    theta = minimize(loss, np.zeros(f + 1), jac=True, method='L-BFGS-B').x
+    return theta[:f], -float(theta[f])
+
 # %% ../nbs/07b_coder.ipynb #k033b
 RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer reorders
 RERANK_NEAR = 20 # neighbours that count as near
+RERANK_L2 = (10, 30, 100, 300, 1000) # ridge penalties the rescorer chooses from on dev
 RERANK_FEATURES = (['share', 'log share', 'first', 'rank'] + [f'{s} {f}' for s in sorted(REF_SOURCES) for f in ('best similarity', 'near')]
                    + ['gap to the nearest', 'posting prior'] + [f'{s}centroid {f}' for s in ('', 'seed ') for f in ('similarity', 'gap')])
 
@@ -354,40 +394,57 @@ def candidate_features(coder:Coder, # the coder
     return out
 
 def rerank_probs(coder:Coder, idx, sims, ids, shares, emb, rr:dict # the fitted rescorer (`fit_rerank`)
-                ) -> np.ndarray: # (m, c) probability that each candidate is right, 0 where there is none
-    "The rescorer's probabilities."
+                ) -> np.ndarray: # (m, c) probability that each candidate is the title's code, 0 where there is none
+    "The rescorer's probabilities: the rest of each row is the chance that none of the candidates is right."
     F = candidate_features(coder, idx, sims, ids, shares, emb)
-    z = ((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']) + rr['intercept']
-    return np.where(ids >= 0, 1 / (1 + np.exp(-z)), 0.)
+    return choice_probs(((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']), ids >= 0, rr['none'])
 
-def fit_rerank(coder:Coder, # a coder with embeddings and posting references
-               params:dict, # the fitted vote (`fit_vote`)
-               C:float=1.0, # inverse regularisation strength
-               min_titles:int=50 # fewer posting references than this: no rescorer (None)
-              ) -> dict|None: # mean, scale, coef, intercept, features, titles
-    "Learn the rescorer on the posting references, each coded with its own copies left out."
-    from sklearn.linear_model import LogisticRegression
-    post = np.flatnonzero(coder.is_posting)
-    if len(post) < min_titles: return None
-    keys, lw = coder.ref_keys, params.get('lexical_weight', 0)
-    q = coder.embeddings[post]
-    idx, sims = neighbours(coder.embeddings, q, POOL + 10, lexical=coder.lexical(keys[post], lw))
-    itself = coder.is_posting[idx] & (keys[idx] == keys[post][:, None]) # the title itself, under any of its codes
+def _rerank_rows(coder, params, keys, emb, post=None):
+    "The vote's candidates of titles and their features; `post`: the posting reference rows the titles are, coded without their own copies."
+    idx, sims = neighbours(coder.embeddings, emb, POOL + (0 if post is None else 10), lexical=coder.lexical(keys, params.get('lexical_weight', 0)))
+    if post is None:
+        ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
+        return ids, candidate_features(coder, idx, sims, ids, shares, emb)
+    rk = coder.ref_keys
+    itself = coder.is_posting[idx] & (rk[idx] == rk[post][:, None]) # the title itself, under any of its codes
     order = np.argsort(itself, axis=1, kind='stable')[:, :POOL]
     idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
     truth = coder.ref_code[post][:, None]
     counts = coder.posting_counts[np.maximum(ids, 0)] - (ids == truth) # its own reference does not count
-    row_of = {(k, c): r for r, k, c in zip(post, keys[post], coder.ref_code[post])} # posting references by (title, code)
-    own = np.array([[row_of.get((keys[r], i), -1) for i in row] for r, row in zip(post, ids)]).reshape(ids.shape) # nor in the centroids
-    F = candidate_features(coder, idx, sims, ids, shares, q, counts, own)
-    ok = ids >= 0
-    X, y = F[ok], (ids == truth)[ok]
-    if len(set(y)) < 2: return None
-    mean, scale = X.mean(0), X.std(0) + 1e-6
-    lr = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, y)
-    return {'mean': mean.tolist(), 'scale': scale.tolist(), 'coef': lr.coef_[0].tolist(), 'intercept': float(lr.intercept_[0]),
-            'features': RERANK_FEATURES, 'titles': int(len(post))}
+    row_of = {(k, c): r for r, k, c in zip(post, rk[post], coder.ref_code[post])} # posting references by (title, code)
+    own = np.array([[row_of.get((rk[r], i), -1) for i in row] for r, row in zip(post, ids)]).reshape(ids.shape) # nor in the centroids
+    return ids, candidate_features(coder, idx, sims, ids, shares, emb, counts, own)
+
+def fit_rerank(coder:Coder, # a coder with embeddings and posting references
+               params:dict, # the fitted vote (`fit_vote`)
+               dev:tuple|None=None, # (normalised titles, embeddings, codes) of held-out titles, to choose `l2` on
+               l2:float|tuple=RERANK_L2, # ridge penalty, or penalties to choose from by the dev titles' log-loss
+               min_titles:int=50 # fewer posting references than this: no rescorer (None)
+              ) -> dict|None: # mean, scale, coef, none, l2 (and the dev log-loss of each), features, titles
+    "Learn the rescorer on the posting references, each coded with its own copies left out."
+    l2s = tuple(np.atleast_1d(l2).tolist())
+    if len(l2s) > 1 and dev is None: raise ValueError(f'choosing among {len(l2s)} ridge penalties needs dev titles')
+    post = np.flatnonzero(coder.is_posting)
+    if len(post) < min_titles: return None
+    ids, F = _rerank_rows(coder, params, coder.ref_keys[post], coder.embeddings[post], post)
+    right, ok = ids == coder.ref_code[post][:, None], ids >= 0
+    if not right.any(): return None # the right code is never a candidate: nothing to learn
+    mean, scale = F[ok].mean(0), F[ok].std(0) + 1e-6
+    fits = {p: fit_choice((F - mean) / scale, ok, right, p) for p in l2s}
+    rr = lambda p: {'mean': mean.tolist(), 'scale': scale.tolist(), 'coef': fits[p][0].tolist(), 'none': fits[p][1], 'l2': p,
+                    'features': RERANK_FEATURES, 'titles': int(len(post))}
+    if len(l2s) == 1: return {**rr(l2s[0]), 'dev_log_loss': {}}
+    keys, emb, codes = dev
+    dev_ids, dev_F = _rerank_rows(coder, params, keys, emb)
+    truth = code_ids(coder, codes)[:, None]
+    def log_loss(p): # -log of the probability given to the right code (or to 'none of them' when it is not a candidate)
+        pr = choice_probs(((dev_F - mean) / scale) @ fits[p][0], dev_ids >= 0, fits[p][1])
+        hit = (dev_ids == truth) & (truth >= 0)
+        return float(-np.log(np.clip(np.where(hit.any(1), (pr * hit).sum(1), 1 - pr.sum(1)), 1e-12, 1)).mean())
+    losses = {p: log_loss(p) for p in l2s}
+    best = min(losses, key=losses.get)
+    return {**rr(best), 'dev_log_loss': {str(p): round(v, 5) for p, v in losses.items()}}
 
 # %% ../nbs/07b_coder.ipynb #k035
 def make_coder(model_name:str|None, # model name or folder ('' or None with `encode`)
@@ -410,7 +467,7 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
     dev_keys = [normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles]
     dev_emb = coder.embed(dev_keys, False)
     coder.params, table = fit_vote(coder, dev_keys, dev_emb, dev.onet_code, grid)
-    coder.params['rerank'] = fit_rerank(coder, coder.params) if rerank else None
+    coder.params['rerank'] = fit_rerank(coder, coder.params, (dev_keys, dev_emb, dev.onet_code)) if rerank else None
     coder.params['calibration'] = {'method': 'none'}
     v = coder_votes(coder, dev_keys, emb=dev_emb)
     right = (v['ids'][:, 0] == code_ids(coder, dev.onet_code)).astype(int)
@@ -547,7 +604,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded')
 
 # %% ../nbs/07b_coder.ipynb #k048
-CODER_SETTINGS = {'version': 4, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 5, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes
