@@ -20,7 +20,7 @@ from .evaluate import TfidfEncoder
 log = get_logger('jobsim.coder')
 
 # %% auto #0
-__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'SIMPLEST_FIRST', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
+__all__ = ['log', 'REF_SOURCES', 'REF_COLS', 'CALIBRATIONS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
            'RERANK_CANDIDATES', 'RERANK_NEAR', 'RERANK_L2', 'RERANK_FEATURES', 'CODE_COLS', 'CODER_SETTINGS',
            'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'reference_titles', 'neighbours', 'vote', 'reliability_table',
            'expected_calibration_error', 'calibrate', 'fit_calibration', 'spread_confidence', 'precision_coverage',
@@ -132,8 +132,7 @@ def expected_calibration_error(conf, # (m,) confidence of each prediction
     return float((t.n * (t.accuracy - t.confidence).abs()).sum() / max(t.n.sum(), 1))
 
 # %% ../nbs/07b_coder.ipynb #k019
-CALIBRATIONS = ('platt', 'isotonic', 'none')
-SIMPLEST_FIRST = ('none', 'platt', 'isotonic') # the order 'auto' prefers them in when their scores are within noise
+CALIBRATIONS = ('none', 'platt', 'isotonic') # simplest first: 'auto' prefers the earlier one when their scores are within noise
 
 def _logit(p): p = np.clip(np.asarray(p, float), 1e-4, 1 - 1e-4); return np.log(p / (1 - p))
 
@@ -179,7 +178,7 @@ def fit_calibration(share, # (m,) top vote shares on held-out titles
         brier = {m: e.mean() for m, e in err.items()}
         best = min(brier, key=brier.get)
         within = lambda m: brier[m] - brier[best] <= (err[m] - err[best]).std() / np.sqrt(len(share)) # one standard error of the paired gap
-        pick = next(m for m in SIMPLEST_FIRST if within(m))
+        pick = next(m for m in CALIBRATIONS if within(m))
         return {**_fit_one(share, correct, pick), 'cv_brier': {m: round(float(v), 5) for m, v in brier.items()}}
     if method == 'platt' and len(set(correct)) < 2: raise ValueError('Platt scaling needs both right and wrong predictions')
     return {**_fit_one(share, correct, method), 'cv_brier': {}}
@@ -290,8 +289,7 @@ def coder_votes(coder:Coder, # the coder
         prob = rerank_probs(coder, idx, sims, ids, shares, emb, rr)
         order = np.argsort(-prob, axis=1, kind='stable')[:, :k]
         ids, shares = np.take_along_axis(ids, order, 1), np.take_along_axis(prob, order, 1)
-        score = shares[:, 0]
-    else: score = shares[:, 0]
+    score = shares[:, 0]
     conf = np.where(ids >= 0, spread_confidence(shares, calibrate(score, coder.params['calibration'])), 0.)
     return {'ids': ids, 'shares': shares, 'score': score, 'confidence': conf, 'evidence': idx[:, :EVIDENCE], 'evidence_scores': sims[:, :EVIDENCE]}
 
@@ -341,12 +339,11 @@ def fit_choice(Z, # (m, c, f) features of each title's candidates
     Z, right = np.where(ok[..., None], np.asarray(Z, float), 0), np.asarray(right, bool) & ok
     target = np.concatenate([right, ~right.any(1, keepdims=True)], 1)
     f = Z.shape[2]
-    def loss(theta): # theta: the weights, then an offset of the candidates' scores against 'none' (scored 0)
-        w = theta[:f]
-        s = np.concatenate([np.where(ok, Z @ w + theta[f], -np.inf), np.zeros((len(Z), 1))], 1)
+    def loss(theta): # theta: the weights w, then an offset a of the candidates' scores against 'none' (scored 0)
+        w, a = theta[:f], theta[f] # a is lightly held too, so that titles whose code is always a candidate still give a finite answer
+        s = np.concatenate([np.where(ok, Z @ w + a, -np.inf), np.zeros((len(Z), 1))], 1)
         logp = s - logsumexp(s, 1, keepdims=True)
         g = np.exp(logp[:, :-1]) - target[:, :-1] # d(-log-likelihood) / d(each candidate's score)
-        a = theta[f] # lightly held too, so that titles whose code is always a candidate still give a finite answer
         return -logp[target].sum() + l2 * w @ w / 2 + 1e-3 * a * a / 2, np.r_[np.einsum('mc,mcf->f', g, Z) + l2 * w, g.sum() + 1e-3 * a]
     theta = minimize(loss, np.zeros(f + 1), jac=True, method='L-BFGS-B').x
     return theta[:f], -float(theta[f])
@@ -396,18 +393,20 @@ def candidate_features(coder:Coder, # the coder
 def rerank_probs(coder:Coder, idx, sims, ids, shares, emb, rr:dict # the fitted rescorer (`fit_rerank`)
                 ) -> np.ndarray: # (m, c) probability that each candidate is the title's code, 0 where there is none
     "The rescorer's probabilities: the rest of each row is the chance that none of the candidates is right."
-    F = candidate_features(coder, idx, sims, ids, shares, emb)
-    return choice_probs(((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']), ids >= 0, rr['none'])
+    return _apply_rerank(candidate_features(coder, idx, sims, ids, shares, emb), ids, rr)
+
+def _apply_rerank(F, ids, rr): return choice_probs(((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']), ids >= 0, rr['none'])
 
 def _rerank_rows(coder, params, keys, emb, post=None):
     "The vote's candidates of titles and their features; `post`: the posting reference rows the titles are, coded without their own copies."
-    idx, sims = neighbours(coder.embeddings, emb, POOL + (0 if post is None else 10), lexical=coder.lexical(keys, params.get('lexical_weight', 0)))
+    pool = max(POOL, params['n_vote']) # as `coder_votes` fetches
+    idx, sims = neighbours(coder.embeddings, emb, pool + (0 if post is None else 10), lexical=coder.lexical(keys, params.get('lexical_weight', 0)))
     if post is None:
         ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
         return ids, candidate_features(coder, idx, sims, ids, shares, emb)
     rk = coder.ref_keys
     itself = coder.is_posting[idx] & (rk[idx] == rk[post][:, None]) # the title itself, under any of its codes
-    order = np.argsort(itself, axis=1, kind='stable')[:, :POOL]
+    order = np.argsort(itself, axis=1, kind='stable')[:, :pool]
     idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     ids, shares = _votes(coder, idx, sims, params, RERANK_CANDIDATES)
     truth = coder.ref_code[post][:, None]
@@ -439,7 +438,7 @@ def fit_rerank(coder:Coder, # a coder with embeddings and posting references
     dev_ids, dev_F = _rerank_rows(coder, params, keys, emb)
     truth = code_ids(coder, codes)[:, None]
     def log_loss(p): # -log of the probability given to the right code (or to 'none of them' when it is not a candidate)
-        pr = choice_probs(((dev_F - mean) / scale) @ fits[p][0], dev_ids >= 0, fits[p][1])
+        pr = _apply_rerank(dev_F, dev_ids, rr(p))
         hit = (dev_ids == truth) & (truth >= 0)
         return float(-np.log(np.clip(np.where(hit.any(1), (pr * hit).sum(1), 1 - pr.sum(1)), 1e-12, 1)).mean())
     losses = {p: log_loss(p) for p in l2s}
