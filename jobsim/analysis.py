@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd, numpy as np
 import plotly.graph_objects as go
 from .data import major_group
-from .evaluate import rank_queries, rank_metrics
+from .metrics import rank_queries, rank_metrics
 
 # %% auto #0
 __all__ = ['group_breakdown', 'group_chart', 'worst_queries', 'top_confusions']

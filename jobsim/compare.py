@@ -10,8 +10,9 @@ import numpy as np, pandas as pd
 from fastcore.script import call_parse
 from .core import run_dir, run_folder, get_logger
 from .models import resolve_model, ModelUnavailableError, MODELS
-from .evaluate import (load_encoder, evaluate_model, evaluation_data, retrieval_metrics, embed, title_scores, is_matcher,
-                             MemoEncoder, TfidfEncoder, FuzzyMatcher, BASELINES)
+from .metrics import load_encoder, retrieval_metrics, embed, title_scores, is_matcher, MemoEncoder, FuzzyMatcher, BASELINES
+from .models import TfidfEncoder
+from .evaluate import evaluate_model, evaluation_data
 log = get_logger('jobsim.compare')
 
 # %% auto #0

@@ -4,17 +4,18 @@
 
 # %% ../nbs/00a_models.ipynb #c002
 from __future__ import annotations
-import os, shutil, socket, zipfile, tempfile, importlib, importlib.metadata as md
+import os, json, shutil, socket, zipfile, tempfile, importlib, importlib.metadata as md
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
-from .core import artifact_path, get_device, get_logger
+import numpy as np
+from .core import artifact_path, fine_tuned_dir, get_device, get_logger
 log = get_logger('jobsim.models')
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'DEFAULT_MODEL', 'GPU_MODEL', 'ModelUnavailableError', 'canonical_name', 'minilm_package_dir',
            'mpnet_zip_parts', 'is_model_dir', 'unpack_mpnet', 'hub_reachable', 'resolve_model', 'load_model',
-           'encode_titles']
+           'encode_titles', 'fine_tuned_base', 'trained_models', 'main_model', 'model_label', 'TfidfEncoder']
 
 # %% ../nbs/00a_models.ipynb #c005
 MODELS = {
@@ -152,3 +153,73 @@ def encode_titles(model, # a SentenceTransformer, or anything with the same `enc
     progress = len(titles) >= 1000 if progress is None else progress
     e = model.encode(titles, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True)
     return np.asarray(e, dtype=np.float32)
+
+# %% ../nbs/00a_models.ipynb #m002
+def fine_tuned_base(path=None # a fine-tuned model folder (default: `fine_tuned_dir()`)
+                   ) -> str: # the model it was trained from, as `jobsim train` recorded it (else the default model)
+    "The base model a fine-tuned model started from, to compare the two."
+    f = Path(path or fine_tuned_dir())/'jobsim_train.json'
+    try: return json.loads(f.read_text())['config']['base_model'] or DEFAULT_MODEL
+    except (OSError, ValueError, KeyError, TypeError): return DEFAULT_MODEL
+
+# %% ../nbs/00a_models.ipynb #m003
+def trained_models() -> dict[str, str|None]: # {'default': the default model, 'fine_tuned': its folder, None until trained}
+    "The default model and the fine-tuned one (None while `jobsim train` has saved none)."
+    ft = fine_tuned_dir()
+    return {'default': DEFAULT_MODEL, 'fine_tuned': str(ft) if is_model_dir(ft) else None}
+
+def main_model() -> str: # the fine-tuned model's folder when trained, else `DEFAULT_MODEL`
+    "The model the coder, the reports and the library use unless told otherwise."
+    m = trained_models()
+    return m['fine_tuned'] or m['default']
+
+# %% ../nbs/00a_models.ipynb #m004
+def model_label(name:str # a model name, hub id or folder
+               ) -> str: # 'all-MiniLM-L6-v2', or '<its base> (fine-tuned)' for a folder that `jobsim train` saved
+    "A short name for tables and plots, naming a fine-tuned model by its real base."
+    p = Path(str(name))
+    if (p/'jobsim_train.json').exists(): return f'{model_label(fine_tuned_base(p))} (fine-tuned)'
+    return canonical_name(str(name)).rstrip('/').split('/')[-1]
+
+# %% ../nbs/00a_models.ipynb #m007
+class TfidfEncoder:
+    "TF-IDF over character n-grams: a sparse encoder whose dot product is the cosine."
+    name = 'tfidf-char'
+    def __init__(self,
+                 titles=None, # titles to fit the vocabulary and IDF on (or call `fit` later)
+                 ngram_range:tuple=(2, 4), # character n-gram sizes
+                 analyzer:str='char_wb' # scikit-learn analyzer: n-grams inside word boundaries
+                ):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        self.vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=tuple(ngram_range), lowercase=True, sublinear_tf=True, dtype=np.float32)
+        self.fitted = False
+        if titles is not None: self.fit(titles)
+
+    def fit(self, titles): # titles to learn n-grams and IDF from
+        "Learn the n-gram vocabulary and IDF weights."
+        titles = [str(t) for t in titles]
+        if not titles: raise ValueError('TfidfEncoder needs at least one title to fit on')
+        self.vectorizer.fit(titles); self.fitted = True
+        return self
+
+    def _transform(self, titles):
+        if not self.fitted: raise ValueError('this TfidfEncoder is not fitted yet: pass titles or call fit(titles) first')
+        return self.vectorizer.transform([str(t) for t in titles])
+
+    def encode(self, titles, sparse:bool=False, **kw): # other sentence-transformers arguments are accepted and ignored
+        "Unit-length TF-IDF vectors: dense float32 (or scipy sparse when `sparse`)."
+        if isinstance(titles, str): titles = [titles]
+        X = self._transform(titles)
+        return X if sparse else X.toarray()
+
+    def similarity_matrix(self, queries, docs):
+        "Cosine of every query to every doc, computed sparse."
+        return (self._transform(queries) @ self._transform(docs).T).toarray()
+
+    def similarity_pairs(self, a, b):
+        "Cosine of each pair (a[i], b[i]), computed sparse."
+        return np.asarray(self._transform(a).multiply(self._transform(b)).sum(1)).ravel()
+
+    @property
+    def dim(self) -> int: return len(self.vectorizer.vocabulary_) if self.fitted else 0
+    def __repr__(self): return f'TfidfEncoder({self.vectorizer.analyzer} {self.vectorizer.ngram_range}, {self.dim:,} features)'

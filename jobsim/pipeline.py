@@ -4,33 +4,18 @@
 
 # %% ../nbs/09_pipeline.ipynb #c002
 from __future__ import annotations
-import json, time, hashlib
-from dataclasses import dataclass, asdict, field
+import json, time
+from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 from typing import Callable
 from .core import run_dir, fine_tuned_dir, get_device, get_logger, data_path
-from .models import DEFAULT_MODEL, GPU_MODEL, is_model_dir
+from .store import fingerprint
+from .trainset import default_config
 log = get_logger('jobsim.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'fingerprint', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train', 'stage_evaluate',
-           'stage_plot', 'stage_index', 'train_config', 'default_base', 'stage_inputs', 'run_pipeline', 'summary',
-           'pipeline_cli']
-
-# %% ../nbs/09_pipeline.ipynb #c005
-def fingerprint(*parts # settings (anything JSON can write) and input file paths
-               ) -> str: # a short hex digest
-    "Digest of settings and of the content of the files (or folders) among `parts`."
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, Path):
-            files = sorted(f for f in p.rglob('*') if f.is_file() and 'checkpoint' not in str(f)) if p.is_dir() else [p]
-            for f in files:
-                h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
-                with open(f, 'rb') as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b''): h.update(block)
-        else: h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
+__all__ = ['log', 'STAGES', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train', 'stage_evaluate', 'stage_plot',
+           'stage_index', 'train_config', 'default_base', 'stage_inputs', 'run_pipeline', 'summary', 'pipeline_cli']
 
 # %% ../nbs/09_pipeline.ipynb #c007
 class RunRecord:
@@ -116,13 +101,11 @@ def stage_index(cfg:PipelineConfig) -> list[Path]:
 
 def train_config(cfg:PipelineConfig):
     "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
-    from jobsim.finetune import default_config
     return default_config(None, cfg.preset, base_model=cfg.base_model, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
                           max_steps=cfg.max_steps, train_rows=cfg.train_rows, seed=cfg.seed, val_rows=cfg.val_rows)
 
 def default_base(preset:str='fast') -> str:
     "The base model of the device's default schedule."
-    from jobsim.finetune import default_config
     return default_config(None, preset).base_model
 
 # %% ../nbs/09_pipeline.ipynb #c013
@@ -204,7 +187,8 @@ def pipeline_cli(run:str='default', # run folder under artifacts/runs ('quick' f
                  stages:str=None # comma-separated subset of split,train,evaluate,plot,index
                 ):
     "Run the whole job: split, fine-tune, evaluate, plot, index; skip what is up to date."
-    cfg = PipelineConfig(run, base_model, preset, epochs, batch_size, loss, max_steps, train_rows, val_rows, eval_sample, n_seeds, seed, quick)
+    opts = locals()
+    cfg = PipelineConfig(**{f.name: opts[f.name] for f in fields(PipelineConfig)})   # by name: a new field cannot shift the others
     t0 = time.perf_counter()
     run_pipeline(cfg, force, stages.split(',') if stages else None)
     print(f'\nfinished in {(time.perf_counter()-t0)/60:.1f} min\n' + summary(cfg))

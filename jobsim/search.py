@@ -4,55 +4,22 @@
 
 # %% ../nbs/07_search.ipynb #c002
 from __future__ import annotations
-import os, re, json, time, hashlib, tempfile, zipfile, importlib.util
+import os, re, json, time, importlib.util
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastcore.script import call_parse, store_true
 from .core import artifact_path, fine_tuned_dir, get_logger
-from .models import DEFAULT_MODEL, canonical_name, resolve_model, is_model_dir, load_model, encode_titles
+from .models import DEFAULT_MODEL, canonical_name, resolve_model, trained_models, load_model, encode_titles
+from .store import text_digest, model_fingerprint, data_fingerprint, save_npz, load_npz
 from .data import load_postings, normalise_title
 log = get_logger('jobsim.search')
 
 # %% auto #0
-__all__ = ['log', 'ANN_MIN_ROWS', 'ANN_NPROBE', 'MAX_QUERY_CHARS', 'RESULT_COLS', 'TRAIN_HINT', 'model_fingerprint',
-           'data_fingerprint', 'index_path', 'SearchIndex', 'build_index', 'top_k', 'faiss_available', 'ann_nlist',
-           'build_ann', 'ann_path', 'ann_for', 'clean_query', 'results_frame', 'duplicate_groups', 'posting_groups',
-           'first_of_groups', 'ranked_rows', 'search_top_k', 'check_posting_id', 'similar_postings', 'search_models',
-           'cached_index', 'latency_ms', 'index_cli']
-
-# %% ../nbs/07_search.ipynb #c005
-def _file_digest(path:Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1<<20), b''): h.update(chunk)
-    return h.hexdigest()
-
-@lru_cache(maxsize=64)
-def _dir_digest(stamp:tuple) -> str:
-    "Hash of the files in `stamp` ((path, rel, size, mtime) tuples); cached while none of them changes."
-    h = hashlib.blake2b(digest_size=16)
-    for path, rel, size, _ in stamp: h.update(f'{rel}\0{size}\0{_file_digest(Path(path))}\n'.encode())
-    return h.hexdigest()
-
-# %% ../nbs/07_search.ipynb #c006
-def model_fingerprint(name:str # model name, hub id or local folder
-                     ) -> str: # hash of the model's files, or of its hub id when it has no local folder
-    "A fingerprint that changes whenever the model's configuration, tokenizer or weights change."
-    src, where = resolve_model(name)
-    if where == 'hub': return 'hub:' + hashlib.blake2b(src.encode(), digest_size=16).hexdigest()
-    d = Path(src)
-    files = sorted(p for p in d.rglob('*') if p.is_file() and not p.name.startswith('.') and p.name != 'desktop.ini')
-    return _dir_digest(tuple((str(p), str(p.relative_to(d)), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-
-# %% ../nbs/07_search.ipynb #c007
-def data_fingerprint(titles # the posting titles, in index order
-                    ) -> str: # hash of the titles and their order
-    "A fingerprint of the titles an index embeds: any added, removed, edited or reordered title changes it."
-    h = hashlib.blake2b(digest_size=16)
-    for t in titles: h.update(str(t).encode('utf-8', 'surrogatepass') + b'\0')
-    return f'{len(titles)}:{h.hexdigest()}'
+__all__ = ['log', 'ANN_MIN_ROWS', 'ANN_NPROBE', 'MAX_QUERY_CHARS', 'RESULT_COLS', 'TRAIN_HINT', 'index_path', 'SearchIndex',
+           'build_index', 'top_k', 'faiss_available', 'ann_nlist', 'build_ann', 'ann_path', 'ann_for', 'clean_query',
+           'results_frame', 'duplicate_groups', 'posting_groups', 'first_of_groups', 'ranked_rows', 'search_top_k',
+           'check_posting_id', 'similar_postings', 'search_models', 'cached_index', 'latency_ms']
 
 # %% ../nbs/07_search.ipynb #c012
 def index_path(name:str # model name, hub id or local folder
@@ -61,7 +28,7 @@ def index_path(name:str # model name, hub id or local folder
     src, where = resolve_model(name)
     if where == 'local':
         p = Path(src)
-        slug = 'fine_tuned' if p == fine_tuned_dir().resolve() else f'{p.name}-{hashlib.blake2b(str(p).encode(), digest_size=4).hexdigest()}'
+        slug = 'fine_tuned' if p == fine_tuned_dir().resolve() else f'{p.name}-{text_digest(str(p), 4)}'
     else: slug = canonical_name(str(name)).split('/')[-1]
     return artifact_path('embeddings', re.sub(r'[^A-Za-z0-9_.-]+', '_', slug) + '.npz')
 
@@ -86,24 +53,15 @@ class SearchIndex:
 # %% ../nbs/07_search.ipynb #c015
 def _read_index(path:Path, fp:dict, n:int) -> np.ndarray|None:
     "The saved embeddings when `path` holds an index with fingerprints `fp` and `n` rows, else None."
-    if not path.exists(): return None
-    if not zipfile.is_zipfile(path): log.warning(f'{path} is not an .npz index; rebuilding'); return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            stale = [k for k in fp if str(z[f'{k}_fingerprint']) != fp[k]]
-            if stale: log.info(f'{path.name}: the {" and the ".join(stale)} changed since it was built; rebuilding'); return None
-            emb = z['embeddings']
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        log.warning(f'{path} is unreadable ({type(e).__name__}: {e}); rebuilding'); return None
-    if emb.ndim != 2 or len(emb) != n: log.warning(f'{path} holds {emb.shape} embeddings for {n} postings; rebuilding'); return None
+    if (z := load_npz(path, fp, 'index')) is None: return None
+    emb = z.get('embeddings')
+    if emb is None or emb.ndim != 2 or len(emb) != n:
+        log.warning(f'{path} holds {getattr(emb, "shape", None)} embeddings for {n} postings; rebuilding'); return None
     return emb.astype(np.float32, copy=False)
 
 def _write_index(path:Path, emb:np.ndarray, fp:dict, model_name:str):
     "Save atomically: a half-written file never replaces a good one."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f'.{path.stem}-', suffix='.tmp', delete=False) as f:
-        np.savez(f, embeddings=emb, model_name=np.str_(model_name), **{f'{k}_fingerprint': np.str_(v) for k, v in fp.items()})
-    os.replace(f.name, path)
+    save_npz(path, {'embeddings': emb, 'model_name': np.str_(model_name)}, fp)
 
 # %% ../nbs/07_search.ipynb #c016
 def build_index(model_name:str=DEFAULT_MODEL, # model name, hub id or local folder
@@ -332,8 +290,8 @@ TRAIN_HINT = 'Train one with `jobsim train`, then run `jobsim index` (or reload 
 
 def search_models() -> dict[str, str|None]: # label -> model name or folder, None when not trained yet
     "The default and the fine-tuned model, by the labels the dashboard shows."
-    ft = fine_tuned_dir()
-    return {'Default model': DEFAULT_MODEL, 'Fine-tuned model': str(ft) if is_model_dir(ft) else None}
+    m = trained_models()
+    return {'Default model': m['default'], 'Fine-tuned model': m['fine_tuned']}
 
 # %% ../nbs/07_search.ipynb #c044
 @lru_cache(maxsize=8)
@@ -352,26 +310,3 @@ def latency_ms(search, # a function of one query vector
     for q in queries:
         t0 = time.perf_counter(); search(q); t.append((time.perf_counter() - t0) * 1000)
     return {'p50_ms': round(float(np.percentile(t, 50)), 3), 'p95_ms': round(float(np.percentile(t, 95)), 3), 'queries': len(t)}
-
-# %% ../nbs/07_search.ipynb #c050
-@call_parse
-def index_cli(model:str=None, # a model name or folder (default: the default model and, when trained, the fine-tuned one)
-              rebuild:store_true=False, # encode again even when a saved index matches
-              data:str=None, # postings parquet (default: `job_postings.parquet` in the data folder)
-              engine:str='local', # 'local' (this process) or 'ray' (titles encoded on Ray actors: `jobsim.scale`)
-              address:str=None, # with --engine ray: a Ray cluster address (default: a local Ray instance on this machine)
-              workers:int=None # with --engine ray: Ray actors, each with its own model (default: one per CPU)
-             ):
-    "Build or refresh the search indexes of the job postings for the default and fine-tuned models."
-    from jobsim.scale import check_engine, check_workers, build_index_ray # the engines sit a floor up; Ray itself is imported only when started
-    check_engine(engine, address, workers); check_workers(workers, cpus=1)
-    build = build_index if engine == 'local' else partial(build_index_ray, address=address, workers=workers)
-    postings = load_postings(data)
-    models = {model: model} if model else {k: v for k, v in search_models().items() if v}
-    out = {}
-    for label, name in models.items():
-        t = time.perf_counter(); ix = build(name, postings, rebuild=rebuild, progress=True)
-        print(f'{label}: {ix.status} {len(ix):,} x {ix.embeddings.shape[1]} in {time.perf_counter()-t:.1f}s -> {ix.path}')
-        out[label] = ix.path
-    if not model and search_models()['Fine-tuned model'] is None: print(f'Fine-tuned model: none at {fine_tuned_dir()}. {TRAIN_HINT}')
-    return out

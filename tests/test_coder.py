@@ -4,8 +4,10 @@ import numpy as np, pandas as pd, pytest
 from jobsim.cli import main
 from jobsim.data import get_splits, get_posting_split, posting_part
 from jobsim.models import DEFAULT_MODEL, resolve_model
-from jobsim.coder import (reference_titles, make_coder, build_coder, code_titles, code_file, parts_dir, run_folder,
-                          MAX_TITLE_CHARS, CODE_COLS, REF_SOURCES)
+from jobsim.core import run_folder
+from jobsim.vote import reference_titles, MAX_TITLE_CHARS, REF_SOURCES
+from jobsim.coder import make_coder, build_coder, code_titles, CODE_COLS
+from jobsim.codefile import code_file, parts_dir
 
 SMALL_GRID = {'n_vote': (10, 40), 'temperature': (0.1,), 'posting_weight': (1, 4), 'lexical_weight': (0, 0.5)}
 

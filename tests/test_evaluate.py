@@ -2,8 +2,10 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from jobsim.evaluate import (retrieval_metrics, triplet_metrics, posting_onet_metrics, rank_queries, sample_negatives,
-                             evaluate_model, ir_evaluator_metrics, TfidfEncoder, FuzzyMatcher, corpus_titles)
+from jobsim.models import TfidfEncoder
+from jobsim.metrics import (retrieval_metrics, triplet_metrics, posting_onet_metrics, rank_queries, sample_negatives,
+                            FuzzyMatcher, corpus_titles)
+from jobsim.evaluate import evaluate_model, ir_evaluator_metrics
 
 
 class WordCounts:

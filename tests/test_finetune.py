@@ -5,8 +5,8 @@ from jobsim.core import fine_tuned_dir, run_dir
 from jobsim.data import get_splits, clean_title
 from jobsim.models import load_model, encode_titles, DEFAULT_MODEL
 import jobsim.finetune as finetune
-from jobsim.finetune import (TrainConfig, default_config, train, train_cli, OnlineTriplets, val_triplets, seed_pool,
-                             mine_hard_negatives, draw_negatives, save_atomic, last_checkpoint)
+from jobsim.trainset import TrainConfig, default_config, OnlineTriplets, val_triplets, seed_pool, mine_hard_negatives, draw_negatives
+from jobsim.finetune import train, train_cli, save_atomic, last_checkpoint
 
 
 @pytest.fixture(scope='module')

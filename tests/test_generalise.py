@@ -2,7 +2,8 @@
 import numpy as np, pandas as pd, pytest
 from jobsim.data import load_postings, split_postings, posting_part, normalise_title, POSTING_PARTS
 from jobsim.style import fit_style, style_from_split, rewrite_title, posting_style_set
-from jobsim.finetune import CodeAwareBatchSampler, OnlineTriplets, draw_negatives
+from jobsim.trainset import OnlineTriplets, draw_negatives
+from jobsim.finetune import CodeAwareBatchSampler
 
 
 @pytest.fixture(scope='module')

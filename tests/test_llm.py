@@ -2,8 +2,9 @@
 import json, time, threading
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 import pandas as pd, pytest, openai, anthropic
-from jobsim.llm import (OpenAIChat, AnthropicChat, Recorder, run_benchmark, call_with_retries, build_benchmark, get_providers,
-                        make_provider, ProviderUnavailable, LocalSmolLM, load_smollm, PROMPTS)
+from jobsim.llm import (OpenAIChat, AnthropicChat, Recorder, call_with_retries, get_providers, make_provider, ProviderUnavailable,
+                        LocalSmolLM, load_smollm)
+from jobsim.llmbench import run_benchmark, build_benchmark, PROMPTS
 from jobsim.data import load_jittered, stratified_split
 
 MESSY = {'ok': '{"score": 0.7}', 'prose': 'Sure! Here is my answer:\n```json\n{"score": 0.8}\n```\nLet me know {if} you need more.',

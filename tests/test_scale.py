@@ -7,7 +7,8 @@ from jobsim.core import run_folder
 from jobsim.data import get_splits, get_posting_split, load_postings
 from jobsim.search import build_index
 from jobsim.models import DEFAULT_MODEL, load_model, encode_titles
-from jobsim.finetune import val_triplets, val_scores
+from jobsim.finetune import val_scores
+from jobsim.trainset import val_triplets
 
 JOBSIM = str(Path(sys.executable).parent/'jobsim') # the console script of this environment
 
