@@ -15,11 +15,12 @@ from .core import get_logger
 from .search import SearchIndex, search_top_k, similar_postings, check_posting_id, search_models, cached_index, TRAIN_HINT
 from .vote import Coder
 from .coder import code_titles, cached_coder
+from .onet import occupation, similar_occupations, ONET_CREDIT
 log = get_logger('jobsim.app')
 
 # %% auto #0
-__all__ = ['log', 'CSS', 'READY_ENV', 'slug', 'hit_html', 'occupations_html', 'ResultColumn', 'AppState', 'SearchApp',
-           'announce_ready', 'build_app']
+__all__ = ['log', 'CSS', 'RELATED_SHOWN', 'READY_ENV', 'slug', 'hit_html', 'occupations_html', 'occupation_detail_html',
+           'related_titles', 'ResultColumn', 'AppState', 'SearchApp', 'announce_ready', 'build_app']
 
 # %% ../nbs/07g_app.ipynb #c005
 CSS = '''<style>
@@ -36,6 +37,10 @@ CSS = '''<style>
 .jt-error { color: #b00020; }
 .jt-occupations { margin: 2px 0 4px 0; line-height: 1.6; }
 .jt-occ { display: inline-block; margin-right: 4px; }
+.jt-occ-row { align-items: center; flex-wrap: wrap; margin: 0 0 2px 0; }
+.jt-occ-row .jt-meta { margin: 0 4px; }
+.jt-related button, button.jt-related { font-size: 85%; height: 24px; margin: 0 4px 0 0; }
+.jt-footer { margin-top: 10px; }
 </style>'''
 
 # %% ../nbs/07g_app.ipynb #c006
@@ -69,6 +74,23 @@ def occupations_html(coded, # one row of `code_titles`'s table
     flag = '' if coded.classified else ' <span class="jt-note">(below the confidence threshold: check it by hand)</span>'
     return f'Most likely occupations{who}: {items}{flag}'
 
+
+# %% ../nbs/07g_app.ipynb #o102
+RELATED_SHOWN = 3 # related occupations offered as buttons under each likely occupation
+
+def occupation_detail_html(code:str # an O*NET-SOC code
+                          ) -> str: # its O*NET title and the first sentence of its description ('' for an unknown code)
+    "What one likely occupation is, in O*NET's words."
+    o = occupation(code)
+    if not o: return ''
+    return f'<span class="jt-occ-detail"><b>{html.escape(o["title"])}</b> <span class="jt-meta">{html.escape(code)}</span>: {html.escape(o["description"])}</span>'
+
+def related_titles(code:str # an O*NET-SOC code
+                  ) -> list[tuple[str, str]]: # (code, title) of its closest related occupations
+    "O*NET's closest related occupations of a code, for the dashboard's buttons (none for a code without any)."
+    try: r = similar_occupations(code, RELATED_SHOWN)
+    except ValueError: return []
+    return list(zip(r.onet_code, r.title))
 
 # %% ../nbs/07g_app.ipynb #c011
 class ResultColumn:
@@ -124,6 +146,8 @@ class SearchApp:
         self.show_all = W.Checkbox(False, description='Show every copy', indent=False, layout=W.Layout(width='auto'),
                                    tooltip='Show each copy of a posting (same title and company) instead of one row marked ×n').add_class('jt-show-all')
         self.occupations = W.HTML('', layout=W.Layout(display='none' if coder is None else None)).add_class('jt-occupations')
+        self.occupation_details = W.VBox([]).add_class('jt-occ-details')
+        self.footer = W.HTML(f'<span class="jt-meta">Occupation titles, descriptions and related occupations: {html.escape(ONET_CREDIT)}.</span>').add_class('jt-footer')
         self.columns = {l: ResultColumn(l, ix, k, self.show_similar) for l, ix in indexes.items()}
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
@@ -135,7 +159,7 @@ class SearchApp:
         info = f'{len(first):,} job postings · models on {first.model.device}'
         self.widget = W.VBox([W.HTML(CSS + f'<span class="jt-meta">{info}</span>'),
                               W.HBox([self.query, self.search_button, self.show_all]), W.HBox([self.status, self.back_button]), self.occupations,
-                              W.HBox([c.box for c in self.columns.values()]).add_class('jt-cols')]).add_class('jt-app')
+                              self.occupation_details, W.HBox([c.box for c in self.columns.values()]).add_class('jt-cols'), self.footer]).add_class('jt-app')
 
     @property
     def collapse(self) -> bool: return not self.show_all.value # one row per group of copies
@@ -146,9 +170,27 @@ class SearchApp:
                         ):
         "Fill the occupations line for a title (it stays empty when coding fails: the search results still show)."
         if self.coder is None: return
-        try: self.occupations.value = occupations_html(code_titles([title], k=3, coder=self.coder).iloc[0], self.coder_label)
+        try:
+            coded = code_titles([title], k=3, coder=self.coder).iloc[0]
+            self.occupations.value = occupations_html(coded, self.coder_label)
+            self.occupation_details.children = [self._occupation_row(c) for c in list(coded.codes)[:3] if occupation(c)]
         except Exception as e:
-            log.warning(f'coding {title!r} failed: {type(e).__name__}: {e}'); self.occupations.value = ''
+            log.warning(f'coding {title!r} failed: {type(e).__name__}: {e}'); self.occupations.value = ''; self.occupation_details.children = []
+
+    def _occupation_row(self, code:str):
+        "One likely occupation: what it is, and buttons that search its related occupations."
+        buttons = []
+        for rc, rt in related_titles(code):
+            b = W.Button(description=rt, tooltip=f'Search the postings for {rt} ({rc})', layout=W.Layout(width='auto')).add_class('jt-related')
+            b.on_click(lambda _, t=rt: self.search_related(t)); buttons.append(b)
+        label = [W.HTML('<span class="jt-meta">Related:</span>')] if buttons else []
+        return W.HBox([W.HTML(occupation_detail_html(code)), *label, *buttons]).add_class('jt-occ-row')
+
+    def search_related(self, title:str # a related occupation's O*NET title
+                      ) -> bool: # whether results are shown
+        "Search the postings for a related occupation, as if the user had typed its title."
+        self.query.value = title
+        return self.search(title)
 
     def _run(self, f):
         "Run one view change; show errors in the status line instead of breaking the page."

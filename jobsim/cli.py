@@ -9,7 +9,7 @@ from fastcore.script import anno_parser
 import jobsim
 
 # %% auto #0
-__all__ = ['COMMANDS', 'available_commands', 'usage', 'kebab_parser', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'available_commands', 'usage', 'kebab_parser', 'error_line', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 COMMANDS = {
@@ -65,6 +65,16 @@ def kebab_parser(func, # a subcommand's function (the `__wrapped__` one of a `ca
             p._option_string_actions[kebab] = a # `s` stays registered: the alias
     return p
 
+# %% ../nbs/10_cli.ipynb #er002
+USER_ERRORS = (ValueError, OSError, RuntimeError) # what a user's input or machine can cause; anything else is a bug
+
+def error_line(e:BaseException # an error from a subcommand
+              ) -> str: # its message on one line, naming the file an OSError is about
+    "The one line `main` prints for an error a user can fix."
+    if isinstance(e, OSError) and e.filename and e.strerror: msg = f'{e.filename}: {e.strerror}'
+    else: msg = str(e) or type(e).__name__
+    return ' '.join(msg.split())
+
 # %% ../nbs/10_cli.ipynb #c009
 def main(argv:list[str]|None=None # arguments after `jobsim` (default: sys.argv[1:])
         ) -> int:
@@ -81,6 +91,5 @@ def main(argv:list[str]|None=None # arguments after `jobsim` (default: sys.argv[
     args = kebab_parser(func, prog=f'jobsim {argv[0]}').parse_args(argv[1:]).__dict__
     args.pop('pdb', None); args.pop('xtra', None)
     try: func(**args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f'jobsim {argv[0]}: error: {e}', file=sys.stderr); return 1
+    except USER_ERRORS as e: print(f'jobsim {argv[0]}: error: {error_line(e)}', file=sys.stderr); return 1
     return 0

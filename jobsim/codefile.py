@@ -4,16 +4,20 @@
 
 # %% ../nbs/07e_codefile.ipynb #cf002
 from __future__ import annotations
-import os, sys, json, time, shutil, tempfile
+import os, sys, csv, json, time, socket, shutil, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 from .store import model_fingerprint, file_fingerprint
 from .vote import Coder
-from .coder import build_coder, code_titles, coder_data_fingerprint
+from .core import get_logger
+from .coder import build_coder, code_titles, coder_data_fingerprint, check_k, check_threshold, reference_codes
+log = get_logger('jobsim.codefile')
 
 # %% auto #0
-__all__ = ['PARQUET_SUFFIXES', 'OUT_SCHEMA', 'check_encoding', 'check_input', 'read_title_chunks', 'count_rows', 'parts_dir',
+__all__ = ['log', 'PARQUET_SUFFIXES', 'OUT_SCHEMA', 'CSV_FORMULA_STARTS', 'check_encoding', 'check_input', 'read_title_chunks',
+           'count_rows', 'parts_dir', 'csv_safe', 'check_writable', 'OutputBusy', 'lock_path', 'output_lock',
            'check_job', 'code_file']
 
 # %% ../nbs/07e_codefile.ipynb #cf006
@@ -56,7 +60,7 @@ def check_input(path:str|Path, # a CSV or parquet file
         cols, n = pf.schema_arrow.names, pf.metadata.num_rows
         kind = 'parquet'
     else:
-        try: cols = list(pd.read_csv(path, nrows=0, encoding=encoding).columns)
+        try: head = pd.read_csv(path, nrows=1, encoding=encoding, skip_blank_lines=False, dtype=object); cols = list(head.columns)
         except UnicodeDecodeError as e: raise _encoding_error(path, encoding, e) from None
         except LookupError: raise ValueError(f'unknown encoding {encoding!r}: try utf-8, latin-1 or cp1252') from None
         except pd.errors.EmptyDataError: raise ValueError(f'{path} is empty') from None
@@ -64,6 +68,7 @@ def check_input(path:str|Path, # a CSV or parquet file
         kind, n = 'csv', None
     if column not in cols: raise ValueError(f'{path} has no column {column!r}; it has {cols}: choose one with --column')
     if n == 0: raise ValueError(f'{path} has no rows')
+    if kind == 'csv' and head.empty: raise ValueError(f'{path} has a header but no rows')
     return kind, n
 
 # %% ../nbs/07e_codefile.ipynb #cf010
@@ -79,7 +84,8 @@ def read_title_chunks(path:str|Path, # a CSV or parquet file
         for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=[column]): yield b.column(0).to_pylist()
         return
     try:
-        for df in pd.read_csv(path, usecols=[column], dtype=object, chunksize=chunk_size, encoding=encoding, skip_blank_lines=False): # a blank line is a row
+        for df in pd.read_csv(path, usecols=[column], dtype=object, chunksize=chunk_size, encoding=encoding, skip_blank_lines=False, # a blank line is a row
+                              keep_default_na=False, na_values=['']): # 'None', 'NaN' or 'nan' is a title; only an empty cell is missing
             yield df[column].tolist()
     except UnicodeDecodeError as e: raise _encoding_error(path, encoding, e) from None
 
@@ -106,7 +112,7 @@ def _schema():
         import pyarrow as pa
         s, f, ls = pa.string(), pa.float64(), pa.list_
         OUT_SCHEMA = pa.schema([('row', pa.int64()), ('title', s), ('onet_code', s), ('onet_name', s), ('confidence', f), ('classified', pa.bool_()),
-                                ('reason', s), ('codes', ls(s)), ('names', ls(s)), ('confidences', ls(f)), ('evidence', ls(s)), ('evidence_scores', ls(f))])
+                                ('reason', s), ('codes', ls(s)), ('names', ls(s)), ('confidences', ls(f)), ('evidence', ls(s)), ('evidence_scores', ls(f)), ('evidence_sources', ls(s))])
     return OUT_SCHEMA
 
 def parts_dir(out:str|Path # the output file
@@ -116,7 +122,7 @@ def parts_dir(out:str|Path # the output file
 
 def _write_part(path:Path, df:pd.DataFrame):
     import pyarrow as pa, pyarrow.parquet as pq
-    tmp_ = path.with_name(path.name + '.tmp')
+    tmp_ = path.with_name(f'{path.name}.{os.getpid()}.tmp') # never another process's temporary file
     pq.write_table(pa.Table.from_pandas(df, schema=_schema(), preserve_index=False), tmp_)
     os.replace(tmp_, path)
 
@@ -133,6 +139,13 @@ def _start_parts(parts:Path, manifest:dict) -> int:
     return 0
 
 # %% ../nbs/07e_codefile.ipynb #cf019
+CSV_FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r') # what a spreadsheet reads as the start of a formula
+
+def csv_safe(value # a cell to write to a CSV
+            ): # the value, with a leading `'` when a spreadsheet would run it as a formula
+    "Neutralise a text cell that starts like a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, a tab...): a spreadsheet shows it as text."
+    return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) else value
+
 def _join_parts(parts:Path, out:Path, n_chunks:int):
     "Join the part files into `out`, atomically."
     import pyarrow.parquet as pq
@@ -142,8 +155,9 @@ def _join_parts(parts:Path, out:Path, n_chunks:int):
         if out.suffix.lower() == '.csv':
             for i, f in enumerate(files):
                 df = pq.read_table(f).to_pandas()
-                for c in ('codes', 'names', 'confidences', 'evidence', 'evidence_scores'): df[c] = [json.dumps(list(v), ensure_ascii=False) for v in df[c]]
-                df.to_csv(tmp_, mode='w' if i == 0 else 'a', header=i == 0, index=False)
+                for c in ('codes', 'names', 'confidences', 'evidence', 'evidence_scores', 'evidence_sources'): df[c] = [json.dumps(list(v), ensure_ascii=False) for v in df[c]]
+                for c in ('title', 'onet_code', 'onet_name', 'reason'): df[c] = df[c].map(csv_safe) # the lists' JSON starts with `[`: safe
+                df.to_csv(tmp_, mode='w' if i == 0 else 'a', header=i == 0, index=False, quoting=csv.QUOTE_NONNUMERIC) # every text quoted: a lone CR stays in its cell
         else:
             with pq.ParquetWriter(tmp_, _schema()) as w:
                 for f in files: w.write_table(pq.read_table(f, schema=_schema()))
@@ -151,21 +165,86 @@ def _join_parts(parts:Path, out:Path, n_chunks:int):
     except BaseException:
         Path(tmp_).unlink(missing_ok=True); raise
 
+# %% ../nbs/07e_codefile.ipynb #cf020w
+def check_writable(out:Path # the output file
+                  ):
+    "Create the output's folder if needed, then create and remove a probe file there: a clear error when it cannot be written."
+    d = out.parent
+    try: d.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f'cannot create the folder {d} for the output {out.name}: {e.strerror or e}') from None
+    probe = d/f'.{out.name}.probe-{os.getpid()}'
+    try: os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY)); probe.unlink()
+    except OSError as e: raise ValueError(f'cannot write the output {out}: {e.strerror or e} in {d}') from None
+
+# %% ../nbs/07e_codefile.ipynb #cf020l
+class OutputBusy(ValueError):
+    "Another run is writing the same output."
+
+def lock_path(out:str|Path # the output file
+             ) -> Path: # the lock file beside it
+    "Where a run writing `out` keeps its lock."
+    out = Path(out); return out.parent/f'.{out.name}.lock'
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True # someone else's process
+
+_HELD = set() # the locks this process holds (a nested `output_lock` on the same output is the same run)
+
+@contextmanager
+def output_lock(out:str|Path # the output file
+               ):
+    "Hold the output's lock while the block runs: `OutputBusy` at once when a live run holds it, a warning when a dead one left it."
+    p = lock_path(out).absolute()
+    if p in _HELD: yield p; return
+    me = {'pid': os.getpid(), 'host': socket.gethostname(), 'started': time.strftime('%Y-%m-%d %H:%M:%S %z')}
+    tmp_ = p.with_name(f'{p.name}.{os.getpid()}.tmp'); tmp_.write_text(json.dumps(me))
+    try:
+        while True:
+            try: os.link(tmp_, p); break # atomic: the lock appears with its content, or not at all
+            except FileExistsError: pass
+            try: held = json.loads(p.read_text())
+            except FileNotFoundError: continue # released meanwhile
+            except (OSError, ValueError): held = {}
+            pid, host = held.get('pid'), held.get('host')
+            if isinstance(pid, int) and (host != me['host'] or _alive(pid)):
+                raise OutputBusy(f"{out} is being written by another jobsim code run (PID {pid} on {host}, started {held.get('started')}): "
+                                 f"wait for it to end or choose another --out (if that run is gone, delete {p})")
+            log.warning(f"{p}: taking over the lock of a run that is gone (PID {pid}, started {held.get('started')})")
+            p.unlink(missing_ok=True)
+    finally: tmp_.unlink(missing_ok=True)
+    _HELD.add(p)
+    try: yield p
+    finally:
+        _HELD.discard(p)
+        try:
+            if json.loads(p.read_text()).get('pid') == me['pid']: p.unlink()
+        except (OSError, ValueError): pass
+
 # %% ../nbs/07e_codefile.ipynb #cf022
 def check_job(input:str|Path, # a CSV or parquet file with a column of titles
               out:str|Path|None, # the output file (None: `<input stem>.coded.parquet` beside the input)
               column:str, # the titles' column
               chunk_size:int, # rows read, coded and saved at a time
-              encoding:str='utf-8' # a CSV's text encoding
+              encoding:str='utf-8', # a CSV's text encoding
+              k:int=5, # codes per title
+              threshold:float|None=None, # minimum confidence for `classified` (None: the coder's)
+              n_codes=None # codes the coder knows, the most `k` may be: a number, or a function that counts them (called last)
              ) -> tuple: # (input path, 'csv' or 'parquet', rows when known, output path)
-    "Check a coding job before any work: the input is readable and has the column, the output is a new .parquet or .csv."
+    "Check a coding job before any work: the options are in range, the input is readable with rows and the column, the output a writable new .parquet or .csv."
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive whole number, got {chunk_size!r}')
+    check_k(k); check_threshold(threshold)
     src = Path(input)
     kind, n_rows = check_input(src, column, encoding)
     if kind == 'csv': check_encoding(src, encoding)
-    out = Path(out) if out else src.with_name(src.name.split('.')[0] + '.coded.parquet')
+    out = Path(out) if out else src.with_name(src.stem + '.coded.parquet') # jobs.2023.csv -> jobs.2023.coded.parquet
+    if out.is_dir(): raise ValueError(f'the output {out} is a folder: give a file name ending in .parquet or .csv')
     if out.suffix.lower() not in ('.parquet', '.csv'): raise ValueError(f'the output must end in .parquet or .csv, got {out}')
     if out.resolve() == src.resolve(): raise ValueError(f'the output {out} would overwrite the input')
-    if int(chunk_size) != chunk_size or chunk_size < 1: raise ValueError(f'chunk_size must be a positive whole number, got {chunk_size!r}')
+    check_writable(out)
+    check_k(k, n_codes() if callable(n_codes) else n_codes)
     return src, kind, n_rows, out
 
 # %% ../nbs/07e_codefile.ipynb #cf024
@@ -185,10 +264,15 @@ def code_file(input:str|Path, # a CSV or parquet file with a column of titles
               cache:dict|None=None # normalised title -> result, read and extended (e.g. filled by `jobsim.scale.code_keys_ray`)
              ) -> dict: # rows, distinct titles embedded, chunks (new and resumed), classified share, seconds, rows/s, out
     "Code every row of a file, chunk by chunk, resuming from the chunks a previous interrupted run saved."
-    src, kind, n_rows, out = check_job(input, out, column, chunk_size, encoding)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    coder = coder or build_coder(model, run, progress=progress)
-    thr = coder.threshold if threshold is None else float(threshold)
+    src, kind, n_rows, out = check_job(input, out, column, chunk_size, encoding, k, threshold,
+                                       len(coder.codes) if coder is not None else lambda: reference_codes(run)) # no model is loaded for the checks
+    with output_lock(out): # a second run on the same output stops here, at once
+        coder = coder or build_coder(model, run, progress=progress)
+        return _code_chunks(src, kind, n_rows, out, coder, column=column, k=int(k), chunk_size=int(chunk_size), encoding=encoding,
+                            thr=coder.threshold if threshold is None else float(threshold), progress=progress, on_chunk=on_chunk, cache=cache)
+
+def _code_chunks(src, kind, n_rows, out, coder, *, column, k, chunk_size, encoding, thr, progress, on_chunk, cache) -> dict:
+    "`code_file` after its checks, holding the output's lock."
     settings = {'column': column, 'k': int(k), 'chunk_size': int(chunk_size), 'encoding': encoding if kind == 'csv' else None, 'threshold': thr,
                 'coder': [coder.model_name and model_fingerprint(coder.model_name), coder_data_fingerprint(coder.refs, pd.DataFrame({'title': [], 'onet_code': []}), coder.params)]}
     parts = parts_dir(out)
@@ -201,7 +285,7 @@ def code_file(input:str|Path, # a CSV or parquet file with a column of titles
             if i < resumed and part.exists():
                 stats['resumed_chunks'] += 1
             else:
-                df = code_titles(values, k=k, coder=coder, threshold=thr, cache=cache, progress=False)
+                df = code_titles(values, k=k, coder=coder, threshold=None if thr == coder.threshold else thr, cache=cache, progress=False) # the coder's may be inf: none keeps the precision
                 df.insert(0, 'row', np.arange(row, row + len(values), dtype=np.int64))
                 _write_part(part, df)
                 stats['classified'] += int(df.classified.sum())

@@ -16,13 +16,15 @@ from .store import model_fingerprint, data_fingerprint, save_npz, load_npz
 from .search import index_path
 from .calibration import calibrate, fit_calibration, pick_threshold, expected_calibration_error
 from .vote import (
-    REF_SOURCES, VOTE_GRID, MAX_TITLE_CHARS, POOL, Coder, reference_titles, code_ids, coder_votes, fit_vote, title_key, title_problem)
+    REF_SOURCES, VOTE_GRID, MAX_TITLE_CHARS, POOL, Coder, reference_titles, code_ids, coder_votes, fit_vote, title_key, title_problem, clip_title)
 from .rescore import RERANK_CANDIDATES, RERANK_NEAR, RERANK_L2, RERANK_FEATURES, fit_rerank, rerank_probs
 log = get_logger('jobsim.coder')
+from .onet import occupation
 
 # %% auto #0
-__all__ = ['log', 'CODE_COLS', 'CODER_SETTINGS', 'make_coder', 'CodedTitle', 'code_keys', 'code_titles', 'coder_path',
-           'coder_data_fingerprint', 'build_coder', 'cached_coder', 'coding_metrics']
+__all__ = ['log', 'CODE_COLS', 'CODER_SETTINGS', 'make_coder', 'CodedTitle', 'code_keys', 'check_k', 'check_threshold',
+           'reference_codes', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder', 'cached_coder',
+           'coding_metrics']
 
 # %% ../nbs/07d_coder.ipynb #k035
 def make_coder(model_name:str|None, # model name or folder ('' or None with `encode`)
@@ -43,7 +45,7 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
     coder.embeddings = coder.embed(coder.refs.title.tolist(), progress) if ref_emb is None else ref_emb
     dev_titles = dev.job_posting_title if 'job_posting_title' in dev else dev.title
     dev_keys = [normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles]
-    dev_emb = coder.embed(dev_keys, False)
+    dev_emb = coder.embed_queries(dev_keys, False) # as `coder_votes` embeds the titles it codes
     coder.params, table = fit_vote(coder, dev_keys, dev_emb, dev.onet_code, grid)
     coder.params['rerank'] = fit_rerank(coder, coder.params, (dev_keys, dev_emb, dev.onet_code)) if rerank else None
     coder.params['calibration'] = {'method': 'none'}
@@ -67,6 +69,7 @@ class CodedTitle(NamedTuple):
     confidences: list # their confidences (they sum to at most 1)
     evidence: list # the nearest reference titles
     evidence_scores: list # their similarities
+    evidence_sources: list # where each came from: 'seed', 'jitter', 'posting' or 'onet' (O*NET 27.0)
 
 CODE_COLS = ['title', 'onet_code', 'onet_name', 'confidence', 'classified', 'reason', *CodedTitle._fields]
 
@@ -75,9 +78,9 @@ def _coded_rows(coder:Coder, keys:list, k:int, progress) -> list[CodedTitle]:
     "One `CodedTitle` per normalised title, in order (repeats are coded again)."
     if not keys: return []
     v = coder_votes(coder, keys, k, progress=progress)
-    titles = coder.refs.title.to_numpy()
+    titles, sources = coder.refs.title.to_numpy(), coder.refs.source.to_numpy()
     return [CodedTitle(coder.codes[ids[ids >= 0]].tolist(), coder.names[ids[ids >= 0]].tolist(), v['confidence'][j][:(ids >= 0).sum()].tolist(),
-                       titles[v['evidence'][j]].tolist(), np.round(v['evidence_scores'][j].astype(float), 4).tolist()) for j, ids in enumerate(v['ids'])]
+                       titles[v['evidence'][j]].tolist(), np.round(v['evidence_scores'][j].astype(float), 4).tolist(), sources[v['evidence'][j]].tolist()) for j, ids in enumerate(v['ids'])]
 
 def code_keys(coder:Coder, # the coder
               keys:list, # distinct normalised titles (`title_key`)
@@ -87,6 +90,31 @@ def code_keys(coder:Coder, # the coder
     "Code distinct normalised titles."
     return dict(zip(keys, _coded_rows(coder, list(keys), k, progress)))
 
+# %% ../nbs/07d_coder.ipynb #k042c
+def check_k(k, # codes per title, as given
+            n_codes:int|None=None # codes the coder knows (None: only the lower bound is checked)
+           ) -> int: # k as an int
+    "A clear error unless `k` is a whole number from 1 to `n_codes`."
+    whole = not isinstance(k, (bool, np.bool_)) and isinstance(k, (int, np.integer, float, np.floating)) and np.isfinite(k) and int(k) == k
+    if not whole or k < 1: raise ValueError(f'k must be a positive whole number, got {k!r}')
+    if n_codes is not None and k > n_codes: raise ValueError(f'k must be at most {n_codes:,}, the number of codes the coder knows; got {int(k):,}')
+    return int(k)
+
+def check_threshold(threshold # minimum confidence, as given (None: the coder's)
+                   ) -> float|None: # the threshold as a float
+    "A clear error unless `threshold` is None or a number from 0 to 1."
+    if threshold is None: return None
+    try: t = float(threshold)
+    except (TypeError, ValueError): t = float('nan')
+    if isinstance(threshold, (bool, np.bool_)) or not 0 <= t <= 1: raise ValueError(f'threshold must be a number from 0 to 1 (a confidence), got {threshold!r}')
+    return t
+
+def reference_codes(run:str|Path='default', # run whose splits give the references
+                    sources:tuple=REF_SOURCES # reference sources
+                   ) -> int: # the number of distinct codes a coder built from them knows
+    "How many codes `build_coder(run=run)` will know, without loading a model."
+    return int(reference_titles(run_folder(run), sources).onet_code.nunique())
+
 # %% ../nbs/07d_coder.ipynb #k042
 def code_titles(titles, # job titles: a list, Series or array; any value (None, NaN, numbers) is accepted
                 k:int=5, # codes per title
@@ -94,17 +122,19 @@ def code_titles(titles, # job titles: a list, Series or array; any value (None, 
                 dedupe:bool=True, # embed each distinct normalised title once
                 threshold:float|None=None, # minimum top confidence for `classified` (default: the coder's)
                 cache:dict|None=None, # normalised title -> result, read and extended (reuse across calls)
-                progress:bool|None=None # progress bar while embedding (default: for 1,000+ titles)
-               ) -> pd.DataFrame: # one row per title: CODE_COLS
+                progress:bool|None=None, # progress bar while embedding (default: for 1,000+ titles)
+                details:bool=False # also `onet_title` and `description`: the top code's O*NET 27.0 title and what the job does, in a sentence
+               ) -> pd.DataFrame: # one row per title: CODE_COLS (and the two detail columns)
     "Top-k O*NET codes with names and confidences, the nearest reference titles as evidence, and whether the top code is confident enough."
     if isinstance(titles, (str, bytes)) or not hasattr(titles, '__iter__'): raise ValueError(f'titles must be a list of titles, got {type(titles).__name__}: wrap one title in a list')
-    if isinstance(k, bool) or int(k) != k or k < 1: raise ValueError(f'k must be a positive whole number, got {k!r}')
+    k, threshold = check_k(k), check_threshold(threshold) # before any coder is built
     coder = coder or cached_coder(main_model())
-    thr = coder.threshold if threshold is None else float(threshold)
+    k = check_k(k, len(coder.codes))
+    thr = coder.threshold if threshold is None else threshold
     titles = list(titles)
     keys = [title_key(t) for t in titles]
     problem = [None if q is not None else title_problem(t) for t, q in zip(titles, keys)]
-    shown = [t[:MAX_TITLE_CHARS] if isinstance(t, str) else (None if p == 'missing title' else str(t)[:MAX_TITLE_CHARS]) for t, p in zip(titles, problem)]
+    shown = [clip_title(t) if isinstance(t, str) else (None if p == 'missing title' else clip_title(str(t))) for t, p in zip(titles, problem)]
     cache = {} if cache is None else cache
     if dedupe:
         new = [q for q in dict.fromkeys(q for q in keys if q is not None) if q not in cache]
@@ -116,10 +146,15 @@ def code_titles(titles, # job titles: a list, Series or array; any value (None, 
         res = [next(coded) if q is not None else None for q in keys]
     rows = []
     for t, p, r in zip(shown, problem, res):
-        if r is None: rows.append((t, None, None, 0., False, p, [], [], [], [], [])); continue
+        if r is None: rows.append((t, None, None, 0., False, p, [], [], [], [], [], [])); continue
         ok = r.confidences[0] >= thr
         rows.append((t, r.codes[0], r.names[0], r.confidences[0], ok, '' if ok else 'low confidence', *r))
-    return pd.DataFrame(rows, columns=CODE_COLS)
+    out = pd.DataFrame(rows, columns=CODE_COLS)
+    if details:
+        info = {c: occupation(c) for c in set(out.onet_code.dropna())}
+        out['onet_title'] = [info.get(c, {}).get('title') for c in out.onet_code]
+        out['description'] = [info.get(c, {}).get('description') for c in out.onet_code]
+    return out
 
 # %% ../nbs/07d_coder.ipynb #k045
 def coder_path(model_name:str # model name, hub id or local folder
@@ -158,7 +193,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded', rescore=rerank_probs)
 
 # %% ../nbs/07d_coder.ipynb #k048
-CODER_SETTINGS = {'version': 5, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 7, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os, json, time, pickle, statistics
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastcore.script import call_parse
-from .core import run_dir, run_folder, get_logger
+from fastcore.script import call_parse, store_true
+from .core import run_dir, check_numbers, check_choice, get_logger
 from .models import resolve_model, ModelUnavailableError, MODELS
 from .metrics import load_encoder, retrieval_metrics, embed, title_scores, is_matcher, MemoEncoder, FuzzyMatcher, BASELINES
 from .models import TfidfEncoder
@@ -191,16 +191,18 @@ def save_comparison(df:pd.DataFrame, # `compare_models` output
 @call_parse
 def compare_cli(models:str=None, # comma-separated candidates (default: the three base models, tfidf and fuzzy)
                 split:str='test', # split to evaluate: train, val or test
-                run:str='default', # run name (folder under artifacts/runs) or a folder path
+                run:str='default', # run name (a folder under artifacts/runs) or an absolute folder
                 sample:int=None, # evaluate on this many random seed titles (quick look)
                 n_speed:int=2000, # titles timed for throughput
                 repeats:int=3, # timed runs for each throughput (median)
-                seed:int=42 # random seed
+                seed:int=42, # random seed
+                outside:store_true=False # allow an absolute --run folder outside the artifacts folder
                ):
     "Compare base models and lexical baselines: quality, speed and size; saves table and charts."
     names = [m.strip() for m in models.split(',') if m.strip()] if models else CANDIDATES
     if not names: raise ValueError('--models names no model')
-    rdir = run_folder(run)
+    check_numbers(sample=sample, n_speed=n_speed, repeats=repeats, seed=seed); check_choice('--split', split, ('train', 'val', 'test'))
+    rdir = run_dir(run, outside=outside)   # checked before any model loads
     df = compare_models(names, split, rdir, sample, n_speed, repeats, seed)
     paths = save_comparison(df, rdir/'compare')
     print(comparison_table(df).T.to_string())

@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import os, random, logging, importlib.util
+import os, re, random, operator, logging, importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['DATA_FILES', 'user_cache_dir', 'project_root', 'data_dir', 'temp_env', 'data_path', 'artifacts_dir', 'artifact_path',
-           'run_dir', 'run_folder', 'fine_tuned_dir', 'get_device', 'seed_everything', 'get_logger']
+__all__ = ['DATA_FILES', 'RUN_NAME', 'NUMBER_RULES', 'user_cache_dir', 'project_root', 'data_dir', 'temp_env', 'data_path',
+           'artifacts_dir', 'artifact_path', 'run_name', 'inside_artifacts', 'run_dir', 'run_folder', 'fine_tuned_dir',
+           'replaceable_folder', 'check_numbers', 'check_choice', 'get_device', 'seed_everything', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #c005
 def user_cache_dir() -> Path: # jobsim's folder in the user's cache
@@ -76,22 +77,93 @@ def artifact_path(*parts:str, # sub-path under the artifacts folder, e.g. 'model
     return p
 
 # %% ../nbs/00_core.ipynb #c013
-def run_dir(name:str='default' # run name: one folder per run under `runs/`
-           ) -> Path:
-    "Folder of one run (splits, metrics, figures), created on demand."
-    return artifact_path('runs', name)
+RUN_NAME = re.compile(r'[A-Za-z0-9_.-]+')
+
+def run_name(name:str, # what the user typed, e.g. 'quick'
+             option:str='--run' # the option it came from, named in the error
+            ) -> str: # `name`, unchanged
+    "A run name: letters, digits, `-`, `_` and `.`, not `.` or `..`; anything else is a one-line ValueError."
+    if isinstance(name, str) and RUN_NAME.fullmatch(name) and name not in ('.', '..'): return name
+    raise ValueError(f"{option} {name!r} is not a run name: use letters, digits, '-', '_' and '.' (no '/', not '.' or '..'), "
+                     f"or an absolute folder path")
+
+# %% ../nbs/00_core.ipynb #rn004
+def inside_artifacts(path:str|Path, # a folder or file the user named
+                     option:str, # the option it came from, e.g. '--output'
+                     outside:bool=False # allow a place outside the artifacts folder (`--outside`)
+                    ) -> Path: # the path, resolved
+    "An explicit path, resolved; a ValueError when it lies outside `artifacts_dir()` and `outside` is not set."
+    p, root = Path(path).expanduser().resolve(), artifacts_dir()
+    if outside or p.is_relative_to(root): return p
+    raise ValueError(f'{option} {path} is outside the artifacts folder {root}: pass --outside (outside=True) to use it on purpose')
 
 # %% ../nbs/00_core.ipynb #c013b
-def run_folder(run:str|Path|None='default' # a run name (folder under `runs/`), a folder path, or None for the default run
+def run_dir(run:str|Path|None='default', # a run name, an absolute folder path, a `Path` (used as given), or None for 'default'
+            outside:bool=False, # allow an absolute folder outside the artifacts folder (`--outside`)
+            option:str='--run' # the option named in errors
+           ) -> Path:
+    "The folder of one run (splits, metrics, figures): a name's folder under `runs/` is created on demand."
+    if isinstance(run, Path): return run
+    if run is not None and os.path.isabs(os.path.expanduser(run)): return inside_artifacts(run, option, outside)
+    return artifact_path('runs', run_name('default' if run is None else run, option))
+
+def run_folder(run:str|Path|None='default' # as for `run_dir`
               ) -> Path:
-    "The folder of a run given by name or by path."
-    if run is None: return run_dir()
-    return Path(run) if isinstance(run, Path) or '/' in str(run) or os.sep in str(run) or Path(run).is_dir() else run_dir(str(run))
+    "The folder of a run that is only read: `run_dir`'s rule, an absolute folder allowed anywhere."
+    return run_dir(run, outside=True)
 
 # %% ../nbs/00_core.ipynb #c015
 def fine_tuned_dir() -> Path: # `artifacts/models/fine_tuned`
     "Where `jobsim train` saves the fine-tuned model (may not exist yet)."
     return artifact_path('models')/'fine_tuned'
+
+# %% ../nbs/00_core.ipynb #ff002
+def replaceable_folder(path:str|Path, # the folder a command is about to replace
+                       marker:str, # a file that only jobsim writes there, e.g. 'jobsim_train.json'
+                       option:str='--output', # the option it came from, named in the error
+                       overwrite:bool=False # replace it whatever it holds (`--overwrite`)
+                      ) -> Path:
+    "`path` when it is missing, empty or jobsim's own (holds `marker`); else a ValueError: nothing a user made is lost."
+    p = Path(path)
+    if p.exists() and not p.is_dir(): raise NotADirectoryError(f'{option} {p} is a file, not a folder')
+    held = sorted(f.name for f in p.iterdir()) if p.is_dir() else []
+    if overwrite or not held or marker in held: return p
+    raise ValueError(f"{option} {p} already holds files jobsim did not write ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}): "
+                     f"choose a new or empty folder, or pass --overwrite to replace it")
+
+# %% ../nbs/00_core.ipynb #cn002
+NUMBER_RULES = dict(
+    epochs=dict(above=0), batch_size=dict(low=2), lr=dict(above=0), max_steps=dict(low=1, off=-1),
+    train_rows=dict(low=2), val_rows=dict(low=2), max_seq_length=dict(low=1), posting_repeats=dict(low=1),
+    style_rate=dict(low=0, high=1), warmup_ratio=dict(low=0, high=1), margin=dict(low=0), hard_k=dict(low=1),
+    evals_per_epoch=dict(low=1), val_negatives=dict(low=1), onet_rows=dict(low=0), description_rows=dict(low=0),
+    val_frac=dict(above=0, below=1), test_frac=dict(above=0, below=1), seed=dict(low=0), random_state=dict(low=0),
+    sample=dict(low=1), eval_sample=dict(low=1), n_seeds=dict(low=2), n_speed=dict(low=1), repeats=dict(low=1))
+
+# %% ../nbs/00_core.ipynb #cn003
+def _rule(low=None, high=None, above=None, below=None, off=None) -> str:
+    words = [f'{w} {v}' for w, v in (('at least', low), ('above', above), ('at most', high), ('below', below)) if v is not None]
+    return ' and '.join(words) + (f' (or {off}: off)' if off is not None else '')
+
+def check_numbers(**values # option name -> value, e.g. epochs=2, batch_size=16 (None: not given)
+                 ) -> dict: # `values`, unchanged
+    "Each value within the rule `NUMBER_RULES` gives its name; else a ValueError naming the option (`--batch-size`) and the rule."
+    for name, v in values.items():
+        r = NUMBER_RULES[name]
+        if v is None or v == r.get('off'): continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and all(
+            b is None or f(v, b) for b, f in ((r.get('low'), operator.ge), (r.get('above'), operator.gt), (r.get('high'), operator.le), (r.get('below'), operator.lt)))
+        if not ok: raise ValueError(f"--{name.replace('_', '-')} must be {_rule(**r)}, got {v!r}")
+    return values
+
+# %% ../nbs/00_core.ipynb #cc002
+def check_choice(option:str, # the option as the user spells it, e.g. '--split'
+                 value:str, # what was given
+                 choices:tuple # the values it may take
+                ) -> str: # `value`, unchanged
+    "`value` when it is one of `choices`; else a ValueError naming the option and the choices."
+    if value in choices: return value
+    raise ValueError(f"{option} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 # %% ../nbs/00_core.ipynb #c018
 def get_device() -> str: # 'cuda', 'mps' or 'cpu'

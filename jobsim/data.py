@@ -8,7 +8,7 @@ import re, html
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np, pandas as pd
-from .core import data_path, run_dir, run_folder, get_logger
+from .core import data_path, run_dir, run_folder, check_numbers, get_logger
 log = get_logger('jobsim.data')
 
 # %% auto #0
@@ -27,12 +27,15 @@ ONET_RE = r'^\d{2}-\d{4}\.\d{2}$'
 # %% ../nbs/01_data.ipynb #c006
 def read_table(path:str|Path # a .csv or .parquet file
               ) -> pd.DataFrame:
-    "Read a CSV or parquet file, with clear errors for a missing or empty file."
+    "Read a CSV or parquet file, with one-line errors that name the file: missing, a folder, empty or unreadable."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'{path} does not exist')
+    if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a .csv or .parquet file')
     if path.stat().st_size == 0: raise ValueError(f'{path} is empty')
-    try: df = pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''])
+    kind = 'parquet' if path.suffix == '.parquet' else 'CSV'
+    try: df = pd.read_parquet(path) if kind == 'parquet' else pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''])
     except pd.errors.EmptyDataError: raise ValueError(f'{path} is empty') from None
+    except ValueError as e: raise ValueError(f"{path} cannot be read as {kind}: {' '.join(str(e).split())[:200]}") from None # parser, encoding, not parquet
     if df.empty: raise ValueError(f'{path} has a header but no rows')
     return df
 
@@ -91,6 +94,7 @@ def major_group(code:str # an O*NET-SOC code like '15-1252.00'
 def split_title(title:str # a job title
                ) -> tuple[str, str|None]: # (title without the trailing parenthesis, what was inside or None)
     "Split a trailing parenthesised part (often an abbreviation) off a title."
+    if not isinstance(title, str): raise ValueError(f'a title is text, got {type(title).__name__}: {str(title)[:60]!r}')
     t = title.strip()
     if not t.endswith(')'): return t, None
     depth = 0
@@ -151,16 +155,16 @@ def save_splits(splits:Splits, # from `stratified_split`
     return paths
 
 # %% ../nbs/01_data.ipynb #c034
-def load_splits(run:str|Path|None=None # a folder holding the split CSVs (default: the default run's)
+def load_splits(run:str|Path|None=None # a run name, a folder holding the split CSVs (see `run_dir`), or None: the default run
                ) -> Splits:
     "Read the three split CSVs written by `save_splits`."
-    d = Path(run) if run else run_dir()
+    d = run_folder(run)
     missing = [f for f in SPLIT_FILES.values() if not (d/f).exists()]
     if missing: raise FileNotFoundError(f'{d} has no {", ".join(missing)}: run `jobsim split` first')
     return Splits(*(validate_titles(read_table(d/SPLIT_FILES[k]), JITTER_COLS, ['jittered_title', 'seed_title'], SPLIT_FILES[k]) for k in SPLIT_FILES))
 
 # %% ../nbs/01_data.ipynb #c036
-def get_splits(run:str|Path|None=None, # run folder; splits are read from it when present
+def get_splits(run:str|Path|None=None, # a run name or folder (see `run_dir`); splits are read from it when present
                **kw # passed to `stratified_split` when the splits must be made
               ) -> Splits:
     "The run's saved splits if it has them, else a fresh split of the jittered titles."
@@ -224,11 +228,11 @@ def save_posting_split(split:pd.DataFrame, # `split_postings(...)`
     split.to_csv(out_dir/POSTING_SPLIT_FILE, index=False)
     return out_dir/POSTING_SPLIT_FILE
 
-def get_posting_split(run:str|Path|None=None, # run folder; the split is read from it when present
+def get_posting_split(run:str|Path|None=None, # a run name or folder (see `run_dir`); the split is read from it when present
                       seed:int=42 # seed of a fresh split when the run has none
                      ) -> pd.DataFrame: # all postings with `title_key` and `part`
     "The run's saved posting split if it has one, else a fresh split of `load_postings()`."
-    f = (Path(run) if run else run_dir())/POSTING_SPLIT_FILE
+    f = run_folder(run)/POSTING_SPLIT_FILE
     if f.exists(): return validate_titles(read_table(f), POSTING_COLS[:4] + ['title_key', 'part'], ['job_posting_title'], f.name)
     return split_postings(load_postings(), seed=seed)
 
@@ -246,19 +250,22 @@ def posting_part(split:pd.DataFrame, # `get_posting_split(...)`
     return out.reset_index()[['job_posting_title', 'onet_code', 'onet_name', 'n_postings', 'title_key']]
 
 # %% ../nbs/01_data.ipynb #c043
-from fastcore.script import call_parse, Param
+from fastcore.script import call_parse, Param, store_true
 
 @call_parse
-def split_cli(run:str='default', # run name (folder under artifacts/runs) or a folder path
+def split_cli(run:str='default', # run name (a folder under artifacts/runs), or an absolute folder path
               val_frac:float=0.1, # share of each O*NET code's seed titles for validation
               test_frac:float=0.1, # share for test
               seed:int=42, # random seed
               data:str=None, # jittered titles CSV (default: `jittered_titles.csv` in the data folder)
-              postings:str=None # labelled postings to split by title (default: `job_postings.parquet`; 'none' to skip)
+              postings:str=None, # labelled postings to split by title (default: `job_postings.parquet`; 'none' to skip)
+              outside:store_true=False # allow an absolute --run folder outside the artifacts folder
              ):
     "Split the jittered titles by seed title into train/val/test CSVs, and the postings by title into train/dev/test."
+    check_numbers(val_frac=val_frac, test_frac=test_frac, seed=seed)
+    if val_frac + test_frac >= 1: raise ValueError(f'--val-frac and --test-frac must sum below 1, got {val_frac} + {test_frac}')
+    out = run_dir(run, outside=outside)   # every check before the data is read
     splits = stratified_split(load_jittered(data), val_frac, test_frac, seed)
-    out = run_folder(run)
     paths = save_splits(splits, out)
     for k, df in splits._asdict().items(): print(f'{k:5} {len(df):6,} rows {df.seed_title.nunique():5,} seed titles {df.onet_code.nunique():4,} codes -> {paths[k]}')
     if postings != 'none':

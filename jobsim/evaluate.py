@@ -8,12 +8,13 @@ import os, re, json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .core import run_dir, run_folder, fine_tuned_dir, get_logger
+from .core import run_dir, run_folder, fine_tuned_dir, check_numbers, check_choice, get_logger
 from .data import get_splits, load_seeds, load_postings, get_posting_split, posting_part, clean_title, normalise_title
 from .onet import onet_titles, related_occupations, pool_part
+from .modelcard import write_model_card
 from .style import style_from_split, posting_style_set
 from .models import load_model, encode_titles, trained_models, fine_tuned_base, TfidfEncoder, DEFAULT_MODEL
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from .metrics import (embed, is_matcher, title_scores, check_pairs, corpus_titles, retrieval_metrics, triplet_metrics,
                             posting_onet_metrics, load_encoder, model_label, MemoEncoder)
 log = get_logger('jobsim.evaluate')
@@ -240,14 +241,16 @@ def default_models() -> list[str]: # what `jobsim evaluate` runs without --model
 @call_parse
 def evaluate_cli(model:str=None, # model name, hub id, folder, 'tfidf' or 'fuzzy' (default: the base model, plus the fine-tuned one if saved)
                  split:str='test', # split to evaluate: train, val or test
-                 run:str='default', # run name (folder under artifacts/runs) or a folder path; splits are read from it when present
+                 run:str='default', # run name (a folder under artifacts/runs) or an absolute folder; splits are read from it when present
                  corpus:str='split', # retrieval corpus: 'split' (the split's seed titles) or 'all' (every seed title)
                  sample:int=None, # evaluate on this many random seed titles of the split (quick look)
-                 seed:int=42 # random seed for sampling and negatives
+                 seed:int=42, # random seed for sampling and negatives
+                 outside:store_true=False # allow an absolute --run folder outside the artifacts folder
                 ):
-    "Evaluate models on a split: title retrieval, triplet accuracy, posting -> O*NET code."
+    "Evaluate models on a split: title retrieval, triplet accuracy, posting -> O*NET code, the taxonomy checks; the full test run updates the model card."
+    check_numbers(sample=sample, seed=seed); check_choice('--split', split, ('train', 'val', 'test')); check_choice('--corpus', corpus, ('split', 'all'))
+    out_dir = run_dir(run, outside=outside)/'evaluate'   # checked before any model loads
     models = [model] if model else default_models()
-    out_dir = run_folder(run)/'evaluate'
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for m in models:
@@ -257,4 +260,6 @@ def evaluate_cli(model:str=None, # model name, hub id, folder, 'tfidf' or 'fuzzy
         path.write_text(json.dumps(r, indent=2) + '\n')
         results.append(r); log.info(f'{m}: metrics written to {path}')
     print(metrics_table(results).T.to_string())
+    if not model and len(models) == 2 and split == 'test' and not sample: # the full test numbers of the fine-tuned model and its base: onto its card
+        log.info(f'model card: {write_model_card(models[1], dict(zip(("base", "fine-tuned"), results)))}')
     return results

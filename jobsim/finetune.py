@@ -9,19 +9,22 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import run_dir, fine_tuned_dir, get_device, seed_everything, get_logger
+from .core import (run_dir, fine_tuned_dir, inside_artifacts, replaceable_folder, check_numbers, NUMBER_RULES,
+                         get_device, seed_everything, get_logger)
 from .data import get_splits, get_posting_split, posting_part
 from .style import style_from_split
 from .models import load_model, encode_titles
 from .metrics import rank_metrics
+from .modelcard import write_model_card
 from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_training_data,
                              OnlineTriplets, val_triplets)
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
-__all__ = ['log', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss', 'world_size', 'is_main_process',
-           'main_process_first', 'training_args', 'RedrawNegatives', 'save_atomic', 'last_checkpoint',
-           'extra_training_data', 'CodeAwareTrainer', 'train', 'train_cli']
+__all__ = ['log', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss', 'world_size',
+           'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'save_atomic',
+           'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data', 'CodeAwareTrainer',
+           'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -174,6 +177,20 @@ def last_checkpoint(out_dir:Path # a run's finetune folder
     cks = [p for p in (Path(out_dir)/'checkpoints').glob('checkpoint-*') if p.name.split('-')[-1].isdigit()]
     return max(cks, key=lambda p: int(p.name.split('-')[-1])) if cks else None
 
+# %% ../nbs/04_finetune.ipynb #tf002
+TRAINED_MARKER = 'jobsim_train.json' # the file in every model folder `train` saved
+
+def train_folders(cfg:TrainConfig, # the run's settings, its numbers checked here
+                  run:str|Path|None='default', # the run, as `run_dir` takes it
+                  output:str|Path|None=None, # the model's folder (default: `fine_tuned_dir()`)
+                  overwrite:bool=False, # replace `output` even when it holds files jobsim did not write
+                  outside:bool=False # allow a string `run` or `output` outside the artifacts folder
+                 ) -> tuple[Path, Path]: # (run folder, model folder)
+    "The run folder and the model folder of a training run, once the config's numbers and both folders pass their checks."
+    check_numbers(**{k: getattr(cfg, k) for k in NUMBER_RULES if hasattr(cfg, k)})
+    dest = fine_tuned_dir() if output is None else Path(output) if isinstance(output, Path) else inside_artifacts(output, '--output', outside)
+    return run_dir(run, outside=outside), replaceable_folder(dest, TRAINED_MARKER, '--output', overwrite)
+
 # %% ../nbs/04_finetune.ipynb #c037
 def _sample(df, n, seed):
     return df if n is None or n >= len(df) else df.sample(n, random_state=seed).reset_index(drop=True)
@@ -185,6 +202,15 @@ def extra_training_data(cfg:TrainConfig, # the run's settings
     if not (cfg.posting_anchors or cfg.style_rate > 0): return None, None
     pp = get_posting_split(run_dir(run) if run else None, seed=cfg.seed)
     return (posting_part(pp, 'train') if cfg.posting_anchors else None), (style_from_split(pp) if cfg.style_rate > 0 else None)
+
+def taxonomy_training_data(cfg:TrainConfig, # the run's settings
+                           splits # the run's `Splits`: their validation and test seed titles stay out
+                          ) -> tuple: # (trainable O*NET titles or None, code -> first sentence of its description, or None)
+    "The taxonomy's titles that may be trained on and its occupations' descriptions, when the config asks for them."
+    if not (cfg.onet_rows or cfg.description_rows): return None, None
+    from jobsim.onet import training_titles, occupations, first_sentence
+    desc = occupations().description.map(first_sentence).to_dict() if cfg.description_rows else None
+    return (training_titles(splits) if cfg.onet_rows else None), desc
 
 from sentence_transformers import SentenceTransformerTrainer
 
@@ -198,13 +224,16 @@ class CodeAwareTrainer(SentenceTransformerTrainer):
 
 def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
           splits=None, # `Splits` (default: `get_splits(run)`)
-          run:str='default', # run name: checkpoints, logs and metrics go to `runs/<run>/finetune`
+          run:str|Path='default', # the run (see `run_dir`): checkpoints, logs and metrics go to its `finetune` folder
           output:str|Path|None=None, # where the final model goes (default: `fine_tuned_dir()`)
           resume:bool=False, # continue from the run's last checkpoint
-          progress:bool=True # show a progress bar
+          progress:bool=True, # show a progress bar
+          overwrite:bool=False, # replace `output` even when it holds files jobsim did not write
+          outside:bool=False # allow a string `run` or `output` outside the artifacts folder
          ) -> dict: # the metrics written to `metrics.json`
     "Fine-tune a sentence-transformers model on jittered titles and save it."
     cfg = cfg or default_config()
+    run, dest = train_folders(cfg, run, output, overwrite, outside) # checked before any data or model loads; `run` is a Path from here
     with main_process_first(): splits = splits if splits is not None else get_splits(run_dir(run) if run else None) # rank 0 writes missing splits, the others read them
     train_df, val_df = _sample(splits.train, cfg.train_rows, cfg.seed), splits.val
     check_training_data(train_df, cfg)
@@ -221,8 +250,10 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     with main_process_first(): posts, style = extra_training_data(cfg, run)
     if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * len(train_df) / len(splits.train))), cfg.seed)   # a sample of the jitter takes the same share of postings
     if posts is not None and cfg.posting_repeats > 1: posts = pd.concat([posts] * cfg.posting_repeats, ignore_index=True)
+    with main_process_first(): onet, descriptions = taxonomy_training_data(cfg, splits)
     triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
-                              postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware)
+                              postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware,
+                              onet=onet, onet_rows=cfg.onet_rows, descriptions=descriptions, description_rows=cfg.description_rows)
     if triplets.hard: triplets.redraw(0, model)
     evaluator = TitleEvaluator(val_triplets(val_anchors, cfg.val_negatives, cfg.seed), batch_size=max(cfg.batch_size, 256))
     trainer = CodeAwareTrainer(model=model, args=training_args(cfg, out_dir, len(triplets), progress),
@@ -241,13 +272,15 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     final = _best_eval(history, trainer.state.best_model_checkpoint) or evaluator(model)
     metrics = {'config': asdict(cfg), 'device': str(model.device), 'train_rows': len(train_df), 'train_seed_titles': len(triplets.pool),
                'posting_rows': int((triplets.kinds == 1).sum()), 'code_pair_rows': int((triplets.kinds == 2).sum()),
+               'onet_rows': int((triplets.kinds == 3).sum()), 'description_rows': int((triplets.kinds == 4).sum()),
+               'onet_titles': 0 if onet is None else len(onet), 'onet_titles_left_out': 0 if onet is None else onet.attrs.get('left_out', 0),
                'val_anchors': len(val_anchors), 'val_triplets': len(evaluator.triplets), 'steps': trainer.state.global_step,
                **sizes, 'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
                'best_checkpoint': trainer.state.best_model_checkpoint, 'val_before': _first_eval(history),
                'val': {k.removeprefix('val_'): v for k, v in final.items()}, 'history': history}
-    dest = Path(output) if output else fine_tuned_dir()
     if is_main_process(): # one process writes the model and the metrics (the rank that cleared the checkpoints)
         save_atomic(model, dest, {'jobsim_train.json': metrics})
+        write_model_card(dest) # jobsim's card instead of the generic one; evaluation adds the test numbers
         (out_dir/'metrics.json').write_text(json.dumps(metrics | {'model_dir': str(dest)}, indent=1, default=str))
         log.info(f'saved the fine-tuned model to {dest} after {wall/60:.1f} min; validation {metrics["val"]}')
     if world_size() > 1: trainer.accelerator.wait_for_everyone() # the model is in place before any process returns
@@ -274,7 +307,7 @@ def _first_eval(history):
     return {k.removeprefix('eval_val_'): float(v) for k, v in ev[0].items() if k.startswith('eval_val_')} if ev else None
 
 # %% ../nbs/04_finetune.ipynb #c040
-from fastcore.script import call_parse, bool_arg
+from fastcore.script import call_parse, bool_arg, store_true
 
 @call_parse
 def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else the preset's)
@@ -294,16 +327,21 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               code_pairs:bool_arg=None, # same-code seed title pairs as extra rows: true/false (default: the recipe's, false)
               style_rate:float=None, # share of jittered anchors rewritten in posting style each epoch
               code_aware:bool_arg=None, # one row per O*NET code in a batch (MNRL), other-code negatives (triplet): true/false (default: the recipe's, true)
-              run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>`
-              output:str=None, # where the model goes (default: artifacts/models/fine_tuned)
+              onet_rows:int=None, # rows per epoch whose anchor is an O*NET alternate or reported title (0: none)
+              description_rows:int=None, # rows per epoch pairing a seed title with its occupation's O*NET description (0: none)
+              run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>` (or an absolute folder)
+              output:str=None, # where the model goes (default: artifacts/models/fine_tuned); never a folder of other files unless --overwrite
               resume:bool=False, # continue from the run's last checkpoint
-              quiet:bool=False # no progress bar
+              quiet:bool=False, # no progress bar
+              overwrite:store_true=False, # replace --output even when it holds files jobsim did not write
+              outside:store_true=False # allow --run or --output outside the artifacts folder
              ):
     "Fine-tune a sentence-transformers model on the jittered titles."
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
-                         posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware)
-    m = train(cfg, run=run, output=output, resume=resume, progress=not quiet)
+                         posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware,
+                         onet_rows=onet_rows, description_rows=description_rows)
+    m = train(cfg, run=run, output=output, resume=resume, progress=not quiet, overwrite=overwrite, outside=outside)
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")

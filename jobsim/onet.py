@@ -13,8 +13,8 @@ log = get_logger('jobsim.onet')
 
 # %% auto #0
 __all__ = ['log', 'ONET_CREDIT', 'CODE', 'ONET_FILES', 'SOURCES', 'TIERS', 'POOL_PARTS', 'onet_dir', 'read_onet', 'onet_titles',
-           'occupations', 'first_sentence', 'related_occupations', 'similar_occupations', 'pool_part', 'held_out_keys',
-           'training_titles']
+           'occupations', 'first_sentence', 'related_occupations', 'similar_occupations', 'occupation', 'pool_part',
+           'held_out_keys', 'training_titles']
 
 # %% ../nbs/01c_onet.ipynb #o005
 ONET_CREDIT = ('O*NET 27.0 Database by the U.S. Department of Labor, Employment and Training Administration (USDOL/ETA), '
@@ -116,6 +116,16 @@ from functools import lru_cache
 def _occupations(folder): return occupations(folder)
 @lru_cache(maxsize=4)
 def _related(folder): return related_occupations(folder)
+
+# %% ../nbs/01c_onet.ipynb #o031
+def occupation(code:str, # an O*NET-SOC code
+               folder:str|Path|None=None # default: `onet_dir()`
+              ) -> dict: # {'title', 'description' (first sentence), 'job_zone'}, or {} for a code O*NET does not have
+    "One occupation's title, what the job does in a sentence, and its job zone."
+    occ = _occupations(folder)
+    if str(code) not in occ.index: return {}
+    r = occ.loc[str(code)]
+    return {'title': r.title, 'description': first_sentence(r.description), 'job_zone': None if pd.isna(r.job_zone) else int(r.job_zone)}
 
 # %% ../nbs/01c_onet.ipynb #o023
 POOL_PARTS = {0: 'val', 1: 'test'} # hash of a title key mod 10 -> the held-out pool it belongs to; the rest is 'train'

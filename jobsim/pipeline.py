@@ -8,7 +8,7 @@ import json, time
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 from typing import Callable
-from .core import run_dir, fine_tuned_dir, get_device, get_logger, data_path
+from .core import run_dir, fine_tuned_dir, check_numbers, get_device, get_logger, data_path
 from .store import fingerprint
 from .trainset import default_config
 log = get_logger('jobsim.pipeline')
@@ -35,7 +35,7 @@ class RunRecord:
 @dataclass
 class PipelineConfig:
     "Options of `jobsim pipeline`, passed through to the stages."
-    run:str = 'default' # run folder under artifacts/runs
+    run:str = 'default' # run name (a folder under artifacts/runs), or an absolute folder
     base_model:str|None = None # model to fine-tune (default: mpnet on CUDA, the preset's on CPU)
     preset:str = 'fast' # CPU recipe: 'fast' (MiniLM-L6) or 'quality' (mpnet: better on real titles, ~6.6x slower to encode)
     epochs:float|None = None # training epochs (default: the device's schedule)
@@ -48,6 +48,7 @@ class PipelineConfig:
     n_seeds:int = 20 # seed titles in the t-SNE figure
     seed:int = 42 # split and training seed
     quick:bool = False # a few-minute run on samples
+    outside:bool = False # allow an absolute `run` folder outside the artifacts folder
 
     def __post_init__(self):
         if self.quick:
@@ -56,38 +57,45 @@ class PipelineConfig:
             self.train_rows, self.val_rows = self.train_rows or 2000, self.val_rows or 500
             self.eval_sample, self.n_seeds = self.eval_sample or 100, min(self.n_seeds, 10)
             self.batch_size = self.batch_size or 32
+        check_numbers(epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps, train_rows=self.train_rows,
+                      val_rows=self.val_rows, eval_sample=self.eval_sample, n_seeds=self.n_seeds, seed=self.seed)
+        run_dir(self.run, outside=self.outside)   # every option checked before any stage runs
     @property
-    def model_dir(self) -> Path: return fine_tuned_dir() if self.run == 'default' else run_dir(self.run)/'fine_tuned'
+    def folder(self) -> Path: return run_dir(self.run, outside=self.outside)
+    @property
+    def model_dir(self) -> Path: return fine_tuned_dir() if self.run == 'default' else self.folder/'fine_tuned'
 
 # %% ../nbs/09_pipeline.ipynb #c012
 def stage_split(cfg:PipelineConfig) -> list[Path]:
     "Split the jittered titles into the run's train/val/test CSVs, and the labelled postings by title into train/dev/test."
     from jobsim.data import load_jittered, stratified_split, save_splits, load_postings, split_postings, save_posting_split
-    paths = list(save_splits(stratified_split(load_jittered(), seed=cfg.seed), run_dir(cfg.run)).values())
-    return paths + [save_posting_split(split_postings(load_postings(), seed=cfg.seed), run_dir(cfg.run))]
+    paths = list(save_splits(stratified_split(load_jittered(), seed=cfg.seed), cfg.folder).values())
+    return paths + [save_posting_split(split_postings(load_postings(), seed=cfg.seed), cfg.folder)]
 
 def stage_train(cfg:PipelineConfig, resume:bool=False) -> list[Path]:
     "Fine-tune the base model on the run's splits (resuming from the last checkpoint when asked)."
     from jobsim.finetune import train
     from jobsim.data import load_splits
-    m = train(train_config(cfg), load_splits(run_dir(cfg.run)), run=cfg.run, output=cfg.model_dir, resume=resume)
-    (run_dir(cfg.run)/'train_metrics.json').write_text(json.dumps(m, indent=1, default=str))
-    return [cfg.model_dir, run_dir(cfg.run)/'train_metrics.json']
+    m = train(train_config(cfg), load_splits(cfg.folder), run=cfg.folder, output=cfg.model_dir, resume=resume)
+    (cfg.folder/'train_metrics.json').write_text(json.dumps(m, indent=1, default=str))
+    return [cfg.model_dir, cfg.folder/'train_metrics.json']
 
 def stage_evaluate(cfg:PipelineConfig) -> list[Path]:
-    "Base vs fine-tuned metrics on the test split, written as JSON."
+    "Base vs fine-tuned metrics on the test split, written as JSON and onto the fine-tuned model's card."
     from jobsim.evaluate import evaluate_model
     base = cfg.base_model or default_base(cfg.preset)
-    res = [evaluate_model(name, 'test', run=run_dir(cfg.run), sample=cfg.eval_sample, seed=cfg.seed) | {'model': label}
+    res = [evaluate_model(name, 'test', run=cfg.folder, sample=cfg.eval_sample, seed=cfg.seed) | {'model': label}
            for label, name in (('base', base), ('fine-tuned', str(cfg.model_dir)))]
-    out = run_dir(cfg.run)/'evaluation.json'
+    out = cfg.folder/'evaluation.json'
     out.write_text(json.dumps(res, indent=1, default=str))
+    from jobsim.modelcard import write_model_card
+    if (cfg.model_dir/'jobsim_train.json').exists(): write_model_card(cfg.model_dir, dict(zip(('base', 'fine-tuned'), res))) # the card's test numbers are these
     return [out]
 
 def stage_plot(cfg:PipelineConfig) -> list[Path]:
     "The base vs fine-tuned t-SNE figure (HTML, and PNG where a browser is available)."
     from jobsim.viz import plot_tsne
-    fig, scores, paths = plot_tsne(cfg.base_model or default_base(cfg.preset), str(cfg.model_dir), cfg.n_seeds, cfg.run, 101)
+    fig, scores, paths = plot_tsne(cfg.base_model or default_base(cfg.preset), str(cfg.model_dir), cfg.n_seeds, cfg.folder, 101)
     return list(paths.values())
 
 def stage_index(cfg:PipelineConfig) -> list[Path]:
@@ -97,7 +105,7 @@ def stage_index(cfg:PipelineConfig) -> list[Path]:
     from jobsim.data import load_postings
     postings = load_postings()   # read once for both indexes
     paths = [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(cfg.preset), str(cfg.model_dir))]
-    return paths + [build_coder(str(cfg.model_dir), run_dir(cfg.run), progress=True).path]
+    return paths + [build_coder(str(cfg.model_dir), cfg.folder, progress=True).path]
 
 def train_config(cfg:PipelineConfig):
     "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
@@ -111,7 +119,7 @@ def default_base(preset:str='fast') -> str:
 # %% ../nbs/09_pipeline.ipynb #c013
 def stage_inputs(cfg:PipelineConfig) -> dict[str, tuple]:
     "What each stage depends on: the settings it reads and the files it consumes."
-    rd = run_dir(cfg.run)
+    rd = cfg.folder
     splits = tuple(rd/f for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv', 'postings_split.csv'))
     return {'split': ({'seed': cfg.seed}, data_path('jittered_titles.csv'), data_path('job_postings.parquet')),
             'train': (asdict(train_config(cfg)), get_device(), *splits),   # the whole recipe: a new default retrains
@@ -130,7 +138,7 @@ def run_pipeline(cfg:PipelineConfig|None=None, # the run's options
     cfg = cfg or PipelineConfig()
     names = stages or list(STAGES)
     if bad := [s for s in names if s not in STAGES]: raise ValueError(f'unknown stage(s) {bad}; stages are {list(STAGES)}')
-    rec, report = RunRecord(run_dir(cfg.run)/'pipeline.json'), {}
+    rec, report = RunRecord(cfg.folder/'pipeline.json'), {}
     for i, name in enumerate(names, 1):
         fp = fingerprint(*stage_inputs(cfg)[name])   # computed just before the stage: earlier stages may have changed its inputs
         if not force and rec.is_done(name, fp):
@@ -148,7 +156,7 @@ def run_pipeline(cfg:PipelineConfig|None=None, # the run's options
 # %% ../nbs/09_pipeline.ipynb #c016
 def summary(cfg:PipelineConfig) -> str:
     "What a finished run produced: test Recall@1 and MRR base vs fine-tuned, and where things are."
-    rd, lines = run_dir(cfg.run), []
+    rd, lines = cfg.folder, []
     ev = rd/'evaluation.json'
     if ev.exists():
         res = {r['model']: r for r in json.loads(ev.read_text())}
@@ -170,7 +178,7 @@ def summary(cfg:PipelineConfig) -> str:
 from fastcore.script import call_parse, store_true
 
 @call_parse
-def pipeline_cli(run:str='default', # run folder under artifacts/runs ('quick' for --quick)
+def pipeline_cli(run:str='default', # run name under artifacts/runs ('quick' for --quick), or an absolute folder
                  base_model:str=None, # model to fine-tune (default: mpnet on CUDA, the preset's on CPU)
                  preset:str='fast', # CPU recipe: 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, ~6.6x slower to encode)
                  epochs:float=None, # training epochs (default: the device's schedule)
@@ -184,7 +192,8 @@ def pipeline_cli(run:str='default', # run folder under artifacts/runs ('quick' f
                  seed:int=42, # split and training seed
                  quick:store_true=False, # a few-minute run on samples, in its own run folder
                  force:store_true=False, # redo every stage even when its inputs did not change
-                 stages:str=None # comma-separated subset of split,train,evaluate,plot,index
+                 stages:str=None, # comma-separated subset of split,train,evaluate,plot,index
+                 outside:store_true=False # allow an absolute --run folder outside the artifacts folder
                 ):
     "Run the whole job: split, fine-tune, evaluate, plot, index; skip what is up to date."
     opts = locals()

@@ -5,7 +5,7 @@
 # %% ../nbs/07c_rescore.ipynb #rs002
 from __future__ import annotations
 import numpy as np
-from .vote import Coder, neighbours, code_ids, _votes, _dense, _rowdot, SOURCE_ORDER, POOL, RERANK_CANDIDATES
+from .vote import Coder, neighbours, code_ids, _votes, _dense, _rowdot, _exact_dots, SOURCE_ORDER, POOL, RERANK_CANDIDATES
 
 # %% auto #0
 __all__ = ['RERANK_NEAR', 'RERANK_L2', 'RERANK_FEATURES', 'choice_probs', 'fit_choice', 'candidate_features', 'rerank_probs',
@@ -75,7 +75,8 @@ def candidate_features(coder:Coder, # the coder
         best = np.where(mask, sm[:, None, :], -np.inf).max(2)
         f += [np.where(np.isfinite(best), best - sm[:, :1], 0), np.log1p(coder.posting_counts[np.maximum(cand, 0)] if counts is None else counts[b])]
         for j, (S, sq) in enumerate(coder.code_sums): # the cosine with the code's mean reference, and its gap to the best candidate's
-            dot = np.take_along_axis(_dense(emb[b] @ S.T, np.float64), np.maximum(cand, 0), 1)
+            dot = (_exact_dots(emb[b], S, np.maximum(cand, 0)) if isinstance(S, np.ndarray) # row by row: the same whatever the other titles
+                   else np.take_along_axis(_dense(emb[b] @ S.T, np.float64), np.maximum(cand, 0), 1)) # sparse products are row by row already
             sq = sq[np.maximum(cand, 0)]
             if j == 0 and own is not None and (o := own[b] >= 0).any(): # the sum without the left-out row r: (S - e_r)
                 i, code, e = np.nonzero(o)[0], cand[o], coder.embeddings[own[b][o]]
@@ -92,7 +93,7 @@ def rerank_probs(coder:Coder, idx, sims, ids, shares, emb, rr:dict # the fitted 
     "The rescorer's probabilities: the rest of each row is the chance that none of the candidates is right."
     return _apply_rerank(candidate_features(coder, idx, sims, ids, shares, emb), ids, rr)
 
-def _apply_rerank(F, ids, rr): return choice_probs(((F - np.array(rr['mean'])) / np.array(rr['scale'])) @ np.array(rr['coef']), ids >= 0, rr['none'])
+def _apply_rerank(F, ids, rr): return choice_probs((((F - np.array(rr['mean'])) / np.array(rr['scale'])) * np.array(rr['coef'])).sum(-1), ids >= 0, rr['none']) # a sum per candidate, not a BLAS product whose rounding depends on the batch
 
 # %% ../nbs/07c_rescore.ipynb #rs020
 def _rerank_rows(coder, params, keys, emb, post=None):

@@ -18,8 +18,8 @@ from .data import load_postings
 from .models import load_model, encode_titles
 from .search import SearchIndex, build_index, search_models, TRAIN_HINT
 from .vote import Coder, title_key
-from .coder import CodedTitle, build_coder, code_keys
-from .codefile import code_file, check_job, read_title_chunks
+from .coder import CodedTitle, build_coder, code_keys, reference_codes
+from .codefile import code_file, check_job, read_title_chunks, output_lock
 log = get_logger('jobsim.scale')
 
 # %% auto #0
@@ -134,7 +134,7 @@ class TitleCoderActor:
         import ray, torch
         torch.set_num_threads(max(1, int(threads)))
         self.coder, self.k = ray.get(coder_ref[0]), int(k)
-        self.coder.embed(['warm up'], False) # the model loads here, once per actor
+        self.coder.embed_queries(['warm up'], False) # the model loads here, once per actor
     def __call__(self, batch:pd.DataFrame) -> pd.DataFrame:
         res = code_keys(self.coder, batch.key.tolist(), self.k, progress=False)
         return pd.DataFrame([(key, *res[key]) for key in batch.key], columns=RESULT_COLS)
@@ -206,7 +206,7 @@ def code_keys_ray(coder:Coder, # the coder (built or loaded on the driver)
                         workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, batch_size=batch_size,
                         stall_timeout=stall_timeout, progress=progress):
         for r in b.itertuples(index=False):
-            out[r.key] = CodedTitle(list(r.codes), list(r.names), [float(x) for x in r.confidences], list(r.evidence), [float(x) for x in r.evidence_scores])
+            out[r.key] = CodedTitle(list(r.codes), list(r.names), [float(x) for x in r.confidences], list(r.evidence), [float(x) for x in r.evidence_scores], list(r.evidence_sources))
     if len(out) != len(keys): raise RuntimeError(f'the Ray workers returned {len(out):,} of {len(keys):,} titles')
     return out
 
@@ -226,9 +226,14 @@ def code_file_ray(input:str|Path, # a CSV or parquet file with a column of title
                  ) -> dict: # `code_file`'s summary, with `engine`, `workers` and `ray_seconds`
     "`code_file` with the distinct titles coded on Ray actors: the same checks, output, chunks and resume."
     job = signature(code_file).bind(input, out, **kwargs); job.apply_defaults(); job = job.arguments # code_file's arguments, defaults filled in
-    src, _, _, dest = check_job(input, out, job['column'], job['chunk_size'], job['encoding'])
+    src, _, _, dest = check_job(input, out, job['column'], job['chunk_size'], job['encoding'], job['k'], job['threshold'],
+                                len(job['coder'].codes) if job['coder'] is not None else lambda: reference_codes(job['run']))
     check_workers(workers, cpus=1) # a bad number fails now, before Ray starts
     if address: check_address(address) # a wrong address fails now, not after the coder is built
+    with output_lock(dest): # held through `code_file` below (the same run)
+        return _code_file_ray(src, dest, job, address, workers, num_cpus, cpus_per_worker, gpus_per_worker, batch_size, stall_timeout)
+
+def _code_file_ray(src, dest, job, address, workers, num_cpus, cpus_per_worker, gpus_per_worker, batch_size, stall_timeout):
     coder = job['coder'] or build_coder(job['model'], job['run'], progress=job['progress'])
     t0 = time.perf_counter()
     keys, rows = distinct_titles(src, job['column'], job['chunk_size'], job['encoding'], job['progress'])
@@ -298,7 +303,7 @@ def build_index_ray(model_name:str, # model name or folder
 @call_parse
 def code_cli(input:str, # a CSV or parquet file with a column of job titles
              column:str='job_posting_title', # the column with the titles
-             out:str=None, # output .parquet or .csv (default: next to INPUT, named <name>.coded.parquet)
+             out:str=None, # output .parquet or .csv (default: next to INPUT, named <INPUT without its extension>.coded.parquet)
              model:str=None, # model name or folder (default: the fine-tuned model when trained, else the default model)
              k:int=5, # codes per title
              chunk_size:int=10_000, # rows read, coded and saved at a time

@@ -17,9 +17,10 @@ log = get_logger('jobsim.search')
 
 # %% auto #0
 __all__ = ['log', 'ANN_MIN_ROWS', 'ANN_NPROBE', 'MAX_QUERY_CHARS', 'RESULT_COLS', 'TRAIN_HINT', 'index_path', 'SearchIndex',
-           'build_index', 'top_k', 'faiss_available', 'ann_nlist', 'build_ann', 'ann_path', 'ann_for', 'clean_query',
-           'results_frame', 'duplicate_groups', 'posting_groups', 'first_of_groups', 'ranked_rows', 'search_top_k',
-           'check_posting_id', 'similar_postings', 'search_models', 'cached_index', 'latency_ms']
+           'build_index', 'top_k', 'faiss_available', 'ann_nlist', 'build_ann', 'ann_path', 'ann_for', 'valid_text',
+           'clean_query', 'results_frame', 'duplicate_groups', 'posting_groups', 'first_of_groups', 'ranked_rows',
+           'check_search_k', 'search_top_k', 'check_posting_id', 'similar_postings', 'search_models', 'cached_index',
+           'latency_ms']
 
 # %% ../nbs/07_search.ipynb #c012
 def index_path(name:str # model name, hub id or local folder
@@ -184,11 +185,17 @@ def ann_for(index:SearchIndex, # a postings index
 # %% ../nbs/07_search.ipynb #c030
 MAX_QUERY_CHARS = 1000
 
+def valid_text(s:str # any Python string
+              ) -> str: # the same string, its lone surrogates (which no file or tokenizer takes) replaced by U+FFFD
+    "A string that can be encoded as UTF-8."
+    try: s.encode('utf-8'); return s
+    except UnicodeEncodeError: return s.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace')
+
 def clean_query(query:str # what the user typed
                ) -> str: # the query to encode
     "Squeeze whitespace and cut very long queries; a clear error for an empty one."
     if not isinstance(query, str): raise ValueError(f'the query must be text, got {type(query).__name__}')
-    q = re.sub(r'\s+', ' ', query).strip()
+    q = re.sub(r'\s+', ' ', valid_text(query[:20 * MAX_QUERY_CHARS])).strip()
     if not q: raise ValueError('the query is empty: type a job title, for example "registered nurse"')
     return q[:MAX_QUERY_CHARS]
 
@@ -252,13 +259,21 @@ def ranked_rows(index:SearchIndex, # a postings index
     return rows[keep], scores[keep], index.group_sizes[groups[rows[keep]]]
 
 # %% ../nbs/07_search.ipynb #c033
+def check_search_k(k, # how many postings, as given
+                   n:int # postings in the index
+                  ) -> int: # k, clipped to `n`: asking for more postings than there are gives them all
+    "A clear error unless `k` is a whole number of at least 1."
+    whole = not isinstance(k, (bool, np.bool_)) and isinstance(k, (int, np.integer, float, np.floating)) and np.isfinite(k) and int(k) == k
+    if not whole or k < 1: raise ValueError(f'k must be a whole number of at least 1, got {k!r}')
+    return int(min(k, n))
+
 def search_top_k(index:SearchIndex, # a postings index (`build_index`)
                  query:str, # free text, e.g. 'registered nurse'
                  k:int=10, # how many postings
                  collapse:bool=True # show copies of a posting (same normalised title and company) once, with their count
                 ) -> pd.DataFrame: # rank, score, title, company, onet_name, date, posting_id, onet_code, count
-    "The `k` postings whose titles are most similar to the query."
-    q = clean_query(query)
+    "The `k` postings whose titles are most similar to the query (all of them when `k` is larger than the index)."
+    k, q = check_search_k(k, len(index)), clean_query(query) # before the model is loaded
     vec = encode_titles(index.model, [q], progress=False)[0]
     return results_frame(index.postings, *ranked_rows(index, vec, k, collapse=collapse))
 
@@ -280,8 +295,8 @@ def similar_postings(index:SearchIndex, # a postings index
                      k:int=10, # how many postings
                      collapse:bool=True # one hit per duplicate group, never a copy of the posting itself
                     ) -> pd.DataFrame: # like `search_top_k`, without the posting itself (and, collapsed, its copies)
-    "The `k` postings most similar to one posting of the index."
-    i = check_posting_id(index, posting_id)
+    "The `k` postings most similar to one posting of the index (all the others when `k` is larger than the index)."
+    i, k = check_posting_id(index, posting_id), check_search_k(k, len(index))
     exclude = np.flatnonzero(posting_groups(index) == posting_groups(index)[i]) if collapse else [i]
     return results_frame(index.postings, *ranked_rows(index, index.embeddings[i], k, exclude, collapse))
 

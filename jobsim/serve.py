@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_serve.ipynb #s002
 from __future__ import annotations
-import os, sys, time, json, socket, signal, shutil, tempfile, subprocess
+import os, sys, time, json, socket, signal, shutil, tempfile, ipaddress, subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +14,9 @@ from .app import READY_ENV
 log = get_logger('jobsim.serve')
 
 # %% auto #0
-__all__ = ['log', 'DEMO_SOURCE', 'DEFAULT_POOL_SIZE', 'DEFAULT_PORT', 'CHROMIUM_ARGS', 'demo_notebook', 'voila_command',
-           'port_free', 'Dashboard', 'wait_ready', 'stop', 'dashboard', 'serve_cli', 'time_visits']
+__all__ = ['log', 'DEMO_SOURCE', 'DEFAULT_POOL_SIZE', 'DEFAULT_PORT', 'PR_SET_PDEATHSIG', 'CHROMIUM_ARGS', 'demo_notebook',
+           'voila_command', 'port_free', 'die_with_parent', 'is_loopback', 'shown_url', 'Dashboard', 'wait_ready',
+           'stop', 'dashboard', 'serve_cli', 'time_visits']
 
 # %% ../nbs/08a_serve.ipynb #s005
 DEMO_SOURCE = 'from jobsim.app import build_app\nbuild_app()'
@@ -56,7 +57,37 @@ def port_free(host:str, # address to bind
         try: s.bind((host, int(port))); return True
         except OSError: return False
 
+# %% ../nbs/08a_serve.ipynb #n003
+PR_SET_PDEATHSIG = 1 # prctl option (linux/prctl.h)
+
+def die_with_parent(parent:int # the PID of the process that starts the child
+                   ): # a `preexec_fn` for `subprocess.Popen`
+    "In the child: a process group of its own, and a SIGKILL when the parent dies (Linux; elsewhere only the group)."
+    def preexec():
+        os.setpgid(0, 0)
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError): pass # not Linux: no parent-death signal
+        if os.getppid() != parent: os._exit(1) # the parent died before the signal was set
+    return preexec
+
 # %% ../nbs/08a_serve.ipynb #s013
+def is_loopback(host:str # an address to bind
+               ) -> bool: # whether only this machine can reach it
+    "True for 127.0.0.1, ::1, localhost and names that resolve only to loopback addresses."
+    try: return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError: pass
+    try: return all(ipaddress.ip_address(a[4][0].split('%')[0]).is_loopback for a in socket.getaddrinfo(host, None))
+    except (socket.gaierror, ValueError): return False
+
+def shown_url(host:str, # the address Voila binds
+              port:int # its port
+             ) -> str: # the address to give people: for 0.0.0.0 (or ::) this machine's name
+    "The dashboard's address as others would type it."
+    h = socket.gethostname() if host in ('0.0.0.0', '::', '') else host
+    return f'http://[{h}]:{int(port)}/' if ':' in h else f'http://{h}:{int(port)}/'
+
 @dataclass
 class Dashboard:
     "A running `jobsim serve`: the Voila process, its address and the folder where its kernels announce themselves."
@@ -135,7 +166,8 @@ def dashboard(host:str='127.0.0.1', # address to bind
     if not port_free(host, port): raise RuntimeError(f'port {port} on {host} is in use: pick another with --port')
     ready_dir, log_path = Path(tempfile.mkdtemp(prefix='jobsim-ready-')), artifact_path('serve', f'voila-{port}.log')
     env = {**os.environ, 'HF_HUB_DISABLE_PROGRESS_BARS': '1', 'TOKENIZERS_PARALLELISM': 'false', **(env or {}), READY_ENV: str(ready_dir)}
-    with open(log_path, 'w') as f: proc = subprocess.Popen(cmd, cwd=notebook.parent, env=env, stdout=f, stderr=subprocess.STDOUT)
+    with open(log_path, 'w') as f: # Voila dies with this process, even a SIGKILLed one; its kernels follow it (their parent poller)
+        proc = subprocess.Popen(cmd, cwd=notebook.parent, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(os.getpid()))
     d = Dashboard(proc, f'http://{host}:{int(port)}/', ready_dir, log_path, time.time())
     try:
         wait_ready(d, timeout)
@@ -154,12 +186,15 @@ def serve_cli(host:str='127.0.0.1', # address to bind: 127.0.0.1 serves this mac
               timeout:float=900 # seconds to wait for the first kernel (a first start may build the indexes)
              ):
     "Serve the search dashboard with Voila, its kernels preheated, and print its address when it is ready."
+    if not is_loopback(host):
+        print(f'warning: --host {host} makes the dashboard reachable from other machines on the network, and it has no login; '
+              f'--host 127.0.0.1 serves this machine only', file=sys.stderr, flush=True)
     print(f'Starting Voila on {host}:{port} with {pool_size} preheated kernel(s)...', flush=True)
     old = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with dashboard(host, port, pool_size, cull_idle, notebook, timeout) as d:
-            shown = '127.0.0.1' if host == '0.0.0.0' else host
-            print(f'Dashboard ready in {time.time() - d.started:.1f} s: http://{shown}:{port}/  (Voila log: {d.log_path}; Ctrl-C stops it)', flush=True)
+            where = '' if is_loopback(host) else f'listening on {host}:{port}, every machine that can reach it; '
+            print(f'Dashboard ready in {time.time() - d.started:.1f} s: {shown_url(host, port)}  ({where}Voila log: {d.log_path}; Ctrl-C stops it)', flush=True)
             full = False
             while d.proc.poll() is None:
                 if not full and d.ready_kernels() >= pool_size:

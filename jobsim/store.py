@@ -13,7 +13,7 @@ from .models import resolve_model
 log = get_logger('jobsim.store')
 
 # %% auto #0
-__all__ = ['log', 'text_digest', 'file_digest', 'dir_digest', 'model_fingerprint', 'data_fingerprint', 'fingerprint',
+__all__ = ['log', 'UNHASHED', 'text_digest', 'file_digest', 'dir_digest', 'model_fingerprint', 'data_fingerprint', 'fingerprint',
            'file_fingerprint', 'save_npz', 'load_npz']
 
 # %% ../nbs/00b_store.ipynb #st005
@@ -41,13 +41,15 @@ def dir_digest(stamp:tuple # (path, relative name, size, mtime) of each file, so
     return h.hexdigest()
 
 # %% ../nbs/00b_store.ipynb #st010
+UNHASHED = ('desktop.ini', 'README.md') # files that say nothing of what a model or a stage computes (README.md: the model card)
+
 def model_fingerprint(name:str # model name, hub id or local folder
                      ) -> str: # hash of the model's files, or of its hub id when it has no local folder
     "A fingerprint that changes whenever the model's configuration, tokenizer or weights change."
     src, where = resolve_model(name)
     if where == 'hub': return 'hub:' + text_digest(src)
     d = Path(src)
-    files = sorted(p for p in d.rglob('*') if p.is_file() and not p.name.startswith('.') and p.name != 'desktop.ini')
+    files = sorted(p for p in d.rglob('*') if p.is_file() and not p.name.startswith('.') and p.name not in UNHASHED)
     return dir_digest(tuple((str(p), str(p.relative_to(d)), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
 
 # %% ../nbs/00b_store.ipynb #st011
@@ -65,7 +67,7 @@ def fingerprint(*parts # settings (anything JSON can write) and input file paths
     h = hashlib.sha256()
     for p in parts:
         if isinstance(p, Path):
-            files = sorted(f for f in p.rglob('*') if f.is_file() and 'checkpoint' not in str(f)) if p.is_dir() else [p]
+            files = sorted(f for f in p.rglob('*') if f.is_file() and 'checkpoint' not in str(f) and f.name not in UNHASHED) if p.is_dir() else [p]
             for f in files:
                 h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
                 with open(f, 'rb') as fh:

@@ -45,6 +45,8 @@ class TrainConfig:
     code_pairs:bool = False # seed title -> another seed title of its code as extra rows
     style_rate:float = 0. # share of jittered anchors rewritten in posting style each epoch (0: none)
     code_aware:bool = False # MNRL batches hold one row per O*NET code; random triplet negatives come from other codes
+    onet_rows:int = 0 # rows per epoch whose anchor is an O*NET alternate or reported title (positive: a training seed title of its code)
+    description_rows:int = 0 # rows per epoch pairing a training seed title with its occupation's O*NET description
     seed:int = 42 # one seed for the split draws, negatives and torch
     def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 
@@ -80,6 +82,8 @@ def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `
     if cfg.batch_size < 2: raise ValueError(f'batch_size must be at least 2, got {cfg.batch_size}')
     if cfg.batch_size > len(train): raise ValueError(f'batch_size {cfg.batch_size} is larger than the {len(train)} training rows')
     if cfg.epochs <= 0 and cfg.max_steps <= 0: raise ValueError(f'epochs must be positive, got {cfg.epochs}')
+    for f in ('onet_rows', 'description_rows'):
+        if getattr(cfg, f) < 0: raise ValueError(f'{f} is a number of rows per epoch, 0 or more, got {getattr(cfg, f)}')
     if cfg.posting_repeats < 1: raise ValueError(f'posting_repeats must be at least 1, got {cfg.posting_repeats}')
     if not 0 <= cfg.style_rate <= 1: raise ValueError(f'style_rate is a share of the anchors, between 0 and 1, got {cfg.style_rate}')
     if cfg.code_aware and cfg.loss == 'mnrl' and train.onet_code.nunique() < cfg.batch_size: raise ValueError(f'code-aware batches of {cfg.batch_size} need at least {cfg.batch_size} O*NET codes in the training set, it has {train.onet_code.nunique()}')
@@ -143,7 +147,11 @@ class OnlineTriplets:
                  code_pairs:bool=False, # add (seed title, another seed title of its code) pairs
                  style=None, # a `jobsim.style.PostingStyle` to rewrite jittered anchors with
                  style_rate:float=0., # share of jittered anchors rewritten in posting style each epoch
-                 code_aware:bool=False # random negatives never share the positive's O*NET code
+                 code_aware:bool=False, # random negatives never share the positive's O*NET code
+                 onet:pd.DataFrame|None=None, # taxonomy titles that may be trained on (`jobsim.onet.training_titles`): title, onet_code, n_codes
+                 onet_rows:int=0, # rows whose anchor is drawn from `onet` every epoch
+                 descriptions:dict|None=None, # O*NET code -> what the job does (a sentence)
+                 description_rows:int=0 # rows pairing a seed title with its code's description
                 ):
         self.pool, self.hard, self.hard_k, self.with_negative, self.seed = seed_pool(train), hard, hard_k, with_negative, seed
         self.style, self.style_rate, self.code_aware = style, style_rate, code_aware
@@ -157,16 +165,30 @@ class OnlineTriplets:
         if code_pairs:
             s = self.pool[self.pool.onet_code.map(lambda c: len(self.by_code[c])) > 1]
             anchors.append(s.title.to_numpy()); fixed.append(np.full(len(s), None)); codes.append(s.onet_code.to_numpy()); kinds.append(np.full(len(s), 2))
+        rng = np.random.default_rng(seed)
+        if onet is not None and onet_rows > 0:
+            t = onet[onet.onet_code.astype(str).isin(self.by_code) & (onet.n_codes == 1 if 'n_codes' in onet else True)] # a title of several occupations is no anchor
+            self.onet_by_code = t.groupby('onet_code').title.apply(lambda s: s.to_numpy()).to_dict()
+            c = t.onet_code.astype(str).to_numpy()[rng.choice(len(t), onet_rows, replace=onet_rows > len(t))] if len(t) else np.array([], str)
+            anchors.append(np.full(len(c), '', object)); fixed.append(np.full(len(c), None)); codes.append(c); kinds.append(np.full(len(c), 3))
+        if descriptions and description_rows > 0:
+            have = sorted(set(self.by_code) & set(descriptions))
+            c = np.array(have)[rng.choice(len(have), description_rows, replace=description_rows > len(have))] if have else np.array([], str)
+            anchors.append(np.full(len(c), '', object)); fixed.append(np.array([descriptions[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), 4))
         self.base_anchors, self.fixed_pos = np.concatenate(anchors).astype(object), np.concatenate(fixed)
         self.codes, self.kinds = np.concatenate(codes), np.concatenate(kinds)
         self.epoch, self.negatives = None, None
         self.redraw(0) if not hard else self._draw_rows(0)
 
     def _draw_rows(self, epoch:int):
-        "This epoch's anchors (some rewritten) and positives (re-drawn same-code seeds for postings and pairs)."
+        "This epoch's anchors (some rewritten, taxonomy ones drawn afresh) and positives (re-drawn same-code seeds for postings, pairs and taxonomy titles)."
         rng = np.random.default_rng(self.seed + 1000 + epoch)
         self.anchors, self.positives = self.base_anchors.copy(), self.fixed_pos.copy()
-        for i in np.flatnonzero(self.kinds > 0):
+        for i in np.flatnonzero(self.kinds == 3): # a fresh taxonomy title of the slot's code
+            t = self.onet_by_code[self.codes[i]]; self.anchors[i] = t[rng.integers(len(t))]
+        for i in np.flatnonzero(self.kinds == 4): # a seed title of the code, its description fixed
+            s = self.by_code[self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
+        for i in np.flatnonzero((self.kinds > 0) & (self.kinds < 4)):
             choices = self.by_code[self.codes[i]]
             if self.kinds[i] == 2: choices = choices[choices != self.anchors[i]]
             self.positives[i] = choices[rng.integers(len(choices))]

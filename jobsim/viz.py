@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import plotly.graph_objects as go, plotly.express as px
 from plotly.subplots import make_subplots
-from .core import run_dir, fine_tuned_dir, get_logger
+from .core import run_dir, fine_tuned_dir, check_numbers, get_logger
 from .models import load_model, encode_titles, DEFAULT_MODEL, is_model_dir
 from .data import get_splits
 log = get_logger('jobsim.viz')
@@ -108,32 +108,36 @@ def save_figure(fig:go.Figure, # the figure
 def plot_tsne(base_model:str=DEFAULT_MODEL, # the model before fine-tuning
               model:str|None=None, # the fine-tuned model (default: `fine_tuned_dir()`)
               n_seeds:int=20, # seed titles to draw
-              run:str='default', # run whose test split is drawn and where the files go
-              random_state:int=101 # seed for the pick and for t-SNE
+              run:str|Path='default', # run whose test split is drawn and where the files go (see `run_dir`)
+              random_state:int=101, # seed for the pick and for t-SNE
+              outside:bool=False # allow an absolute `run` folder outside the artifacts folder
              ) -> tuple[go.Figure, pd.DataFrame, dict]: # (figure, scores, written paths)
     "The base-vs-fine-tuned t-SNE figure of the run's test split, written to the run folder."
+    check_numbers(n_seeds=n_seeds, random_state=random_state)
+    rd = run_dir(run, outside=outside)   # checked before any model loads
     if model is None:
         model = str(fine_tuned_dir())
         if not is_model_dir(fine_tuned_dir()): raise FileNotFoundError(f'no fine-tuned model at {model}: run `jobsim train` first (or pass --model)')
-    sub = pick_subset(get_splits(run_dir(run)).test, n_seeds, random_state)
+    sub = pick_subset(get_splits(rd).test, n_seeds, random_state)
     pts, scores = embed_subset({'base': load_model(base_model), 'fine-tuned': load_model(model)}, sub, random_state)
     fig = tsne_figure(pts, scores)
-    paths = save_figure(fig, run_dir(run))
-    scores.to_csv(run_dir(run)/'embedding_cluster_scores.csv')
+    paths = save_figure(fig, rd)
+    scores.to_csv(rd/'embedding_cluster_scores.csv')
     return fig, scores, paths
 
 # %% ../nbs/06_viz.ipynb #c021
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 
 @call_parse
 def plot_cli(base_model:str=DEFAULT_MODEL, # the model before fine-tuning
              model:str=None, # the fine-tuned model folder (default: artifacts/models/fine_tuned)
              n_seeds:int=20, # seed titles to draw
-             run:str='default', # run whose test split is drawn and where the files go
-             random_state:int=101 # seed for the pick and for t-SNE
+             run:str='default', # run whose test split is drawn and where the files go (a name, or an absolute folder)
+             random_state:int=101, # seed for the pick and for t-SNE
+             outside:store_true=False # allow an absolute --run folder outside the artifacts folder
             ):
     "Write the base vs fine-tuned t-SNE figure (HTML + PNG) of the test split."
-    fig, scores, paths = plot_tsne(base_model, model, n_seeds, run, random_state)
+    fig, scores, paths = plot_tsne(base_model, model, n_seeds, run, random_state, outside)
     print(scores.round(3).to_string())
     for k, p in paths.items(): print(f'{k}: {p}')
     return paths

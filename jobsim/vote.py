@@ -5,35 +5,45 @@
 # %% ../nbs/07b_vote.ipynb #vt002
 from __future__ import annotations
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import run_folder
 from .data import load_seeds, get_splits, get_posting_split, posting_part, normalise_title
 from .models import load_model, encode_titles, TfidfEncoder
 from .calibration import calibrate, spread_confidence
+from .search import valid_text
+from .onet import onet_titles, occupations
 
 # %% auto #0
-__all__ = ['REF_SOURCES', 'SOURCE_ORDER', 'REF_COLS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE', 'RERANK_CANDIDATES',
-           'reference_titles', 'neighbours', 'vote', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'title_problem',
-           'title_key']
+__all__ = ['REF_SOURCES', 'SOURCE_ORDER', 'FEATURE_SOURCE', 'REF_COLS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
+           'RERANK_CANDIDATES', 'onet_references', 'reference_titles', 'neighbours', 'vote', 'exact_model', 'Coder',
+           'code_ids', 'coder_votes', 'fit_vote', 'clip_title', 'title_problem', 'title_key']
 
 # %% ../nbs/07b_vote.ipynb #vt006
-REF_SOURCES = ('seed', 'jitter', 'posting') # the order references are stacked in; a saved coder stores a reference's source by its place here
+REF_SOURCES = ('seed', 'jitter', 'posting', 'onet') # the order references are stacked in; a saved coder stores a reference's source by its place here
 SOURCE_ORDER = ('jitter', 'posting', 'seed') # the order of `Coder.source_id` and of the rescorer's per-source features (the fitted weights follow it)
+FEATURE_SOURCE = {'onet': 'seed'} # O*NET's own titles count with the seed titles (O*NET titles too) in the rescorer's per-source features and the seed centroids
 REF_COLS = ['title', 'onet_code', 'onet_name', 'source']
 
 # %% ../nbs/07b_vote.ipynb #vt008
+def onet_references() -> pd.DataFrame: # title, onet_code, onet_name: the taxonomy's alternate and reported titles
+    "O*NET 27.0's own titles of each occupation, named by the occupation's O*NET title (a lookup in the taxonomy, no posting's label)."
+    t, occ = onet_titles(), occupations()
+    t = t[t.source != 'seed']
+    return pd.DataFrame({'title': t.title, 'onet_code': t.onet_code, 'onet_name': t.onet_code.map(occ.title)}).dropna().reset_index(drop=True)
+
 def reference_titles(run:str|Path='default', # run whose jittered train split and posting train part are used
-                     sources:tuple=REF_SOURCES # any of 'seed', 'jitter', 'posting'
+                     sources:tuple=REF_SOURCES # any of 'seed', 'jitter', 'posting', 'onet'
                     ) -> pd.DataFrame: # title, onet_code, onet_name, source: one row per distinct (normalised title, code)
-    "The titles with known codes that vote: seed titles, training jitter and training postings (never dev or test)."
+    "The titles with known codes that vote: seed titles, training jitter, training postings (never dev or test) and O*NET's alternate and reported titles."
     if bad := [s for s in sources if s not in REF_SOURCES]: raise ValueError(f'unknown reference source(s) {bad}: use {", ".join(REF_SOURCES)}')
     if not len(sources): raise ValueError('the coder needs at least one reference source')
     d = run_folder(run)
     get = {'seed': lambda: load_seeds().rename(columns={'seed_title': 'title'}),
            'jitter': lambda: get_splits(d).train.rename(columns={'jittered_title': 'title'}),
-           'posting': lambda: posting_part(get_posting_split(d), 'train').rename(columns={'job_posting_title': 'title'})}
+           'posting': lambda: posting_part(get_posting_split(d), 'train').rename(columns={'job_posting_title': 'title'}),
+           'onet': onet_references}
     refs = pd.concat([get[s]().assign(source=s)[REF_COLS] for s in REF_SOURCES if s in sources], ignore_index=True).astype(str)
     keep = ~pd.DataFrame({'k': refs.title.map(normalise_title), 'c': refs.onet_code}).duplicated()
     return refs[keep].reset_index(drop=True)
@@ -47,16 +57,26 @@ def _rowdot(A, B): # (n,) dot products of the rows of A and B, both numpy or bot
     import scipy.sparse as sp
     return _dense(A.multiply(B).sum(1) if sp.issparse(A) else (np.asarray(A) * np.asarray(B)).sum(1), np.float64).ravel()
 
+def _exact_dots(Q, R, cols, block:int=64): # (m, c) float64 dot products of each query row Q[i] with the rows R[cols[i]], one row at a time
+    out = np.empty(cols.shape, np.float64)
+    for s in range(0, len(Q), block):
+        q = np.asarray(Q[s:s+block], np.float64)
+        out[s:s+block] = (np.asarray(R[cols[s:s+block]], np.float64) * q[:, None, :]).sum(-1) # the same sum for a row whatever the other rows
+    return out
+
 # %% ../nbs/07b_vote.ipynb #vt013
 def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy sparse matrix
                query_emb, # (m, dim) unit rows of the same kind
                n:int=10, # neighbours per query
                batch_size:int=512, # queries per matrix product
-               lexical:tuple|None=None # (ref rows, query rows, weight): a second, sparse similarity blended in
+               lexical:tuple|None=None, # (ref rows, query rows, weight): a second, sparse similarity blended in
+               margin:int=16 # dense references: this many more candidates are found fast, then all are scored exactly
               ) -> tuple[np.ndarray, np.ndarray]: # (m, n) reference row numbers and similarities, nearest first
-    "The `n` references with the highest inner product with each query (ties: lower row first); with `lexical`, the score is (dense + weight x lexical) / (1 + weight)."
+    "The `n` references with the highest inner product with each query (ties: lower row first); with `lexical`, the score is (dense + weight x lexical) / (1 + weight). A query's answer never depends on the other queries."
     import scipy.sparse as sp
     n = min(int(n), ref_emb.shape[0])
+    dense = not sp.issparse(ref_emb)
+    m_ = min(n + margin, ref_emb.shape[0]) if dense else n
     if n < 1: raise ValueError(f'n must be a positive whole number, got {n}')
     if query_emb.shape[1] != ref_emb.shape[1]: raise ValueError(f'the queries have {query_emb.shape[1]} dimensions but the references {ref_emb.shape[1]}')
     lr, lq, lw = lexical if lexical is not None and lexical[2] > 0 else (None, None, 0.)
@@ -67,10 +87,15 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
         S = _dense(query_emb[s:s+batch_size] @ rt)
-        if lr is not None: S = (S + lw * _dense(lq[s:s+batch_size] @ lrt)) / (1 + lw)
-        top = np.argpartition(-S, n-1, axis=1)[:, :n] if n < S.shape[1] else np.broadcast_to(np.arange(n), S.shape).copy()
-        ts = np.take_along_axis(S, top, 1)
-        order = np.lexsort((top, -ts), axis=-1)
+        L = _dense(lq[s:s+batch_size] @ lrt) if lr is not None else None # sparse products: row by row, exact
+        if L is not None: S = (S + lw * L) / (1 + lw)
+        top = np.argpartition(-S, m_-1, axis=1)[:, :m_] if m_ < S.shape[1] else np.broadcast_to(np.arange(m_), S.shape).copy()
+        if dense: # a BLAS product's rounding depends on how many rows it multiplies: score the candidates again, row by row
+            ts = _exact_dots(np.asarray(query_emb[s:s+batch_size]), ref_emb, top)
+            if L is not None: ts = (ts + lw * np.take_along_axis(L, top, 1).astype(np.float64)) / (1 + lw)
+            ts = ts.astype(np.float32)
+        else: ts = np.take_along_axis(S, top, 1)
+        order = np.lexsort((top, -ts), axis=-1)[:, :n]
         idx[s:s+batch_size], sims[s:s+batch_size] = np.take_along_axis(top, order, 1), np.take_along_axis(ts, order, 1)
     return idx, sims
 
@@ -108,6 +133,13 @@ EVIDENCE = 3 # nearest reference titles shown as evidence
 RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer (`07c_rescore`) reorders
 
 # %% ../nbs/07b_vote.ipynb #vt022
+@lru_cache(maxsize=2)
+def exact_model(name:str # model name or folder
+               ): # a float64 copy of `load_model(name)`, kept once per process
+    "The model in float64: its float32-rounded embeddings of a title are the same in any batch (float32 ones differ in the last bits)."
+    import copy
+    return copy.deepcopy(load_model(name)).double()
+
 @dataclass
 class Coder:
     "A title -> O*NET coder: reference titles with codes, their embeddings, and the fitted vote and calibration."
@@ -124,14 +156,16 @@ class Coder:
         self.codes = np.unique(ref_codes)
         self.ref_code = np.searchsorted(self.codes, ref_codes)
         self.is_posting = np.asarray(self.refs.source, dtype=str) == 'posting'
-        self.source_id = np.searchsorted(SOURCE_ORDER, np.asarray(self.refs.source, dtype=str)) # 0 jitter, 1 posting, 2 seed
+        self.source_id = np.searchsorted(SOURCE_ORDER, np.array([FEATURE_SOURCE.get(s, s) for s in self.refs.source], dtype=str)) # 0 jitter, 1 posting, 2 seed (and O*NET titles)
         self.posting_counts = np.bincount(self.ref_code[self.is_posting], minlength=len(self.codes)) # how often each code is a posting's
         self.names = self.refs.drop_duplicates('onet_code').set_index('onet_code').onet_name.reindex(self.codes).to_numpy()
     def __len__(self): return len(self.refs)
     @property
     def threshold(self) -> float: return float(self.params['threshold'])
-    def embed(self, titles, progress=None): # unit rows for titles
+    def embed(self, titles, progress=None): # unit rows for titles (fast, for the references: a row's last bits depend on its batch)
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
+    def embed_queries(self, titles, progress=None): # unit rows for titles to code: the same rows whatever else is in the batch
+        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, progress=progress)
     @cached_property
     def ref_keys(self) -> np.ndarray: return np.array([normalise_title(t) for t in self.refs.title]) # the references' normalised titles
     @cached_property
@@ -171,7 +205,7 @@ def coder_votes(coder:Coder, # the coder
                 progress:bool|None=None # progress bar while embedding
                ) -> dict: # ids (m, k; -1 none), shares, confidence (m, k), score (m,: what is calibrated), evidence rows and scores (m, EVIDENCE)
     "Codes, vote shares, calibrated confidences and nearest references for normalised titles."
-    emb = coder.embed(keys, progress) if emb is None else emb
+    emb = coder.embed_queries(keys, progress) if emb is None else emb
     idx, sims = neighbours(coder.embeddings, emb, max(POOL, coder.params['n_vote']), lexical=coder.lexical(keys))
     rr = coder.params.get('rerank')
     ids, shares = _votes(coder, idx, sims, coder.params, max(k, RERANK_CANDIDATES) if rr else k)
@@ -208,6 +242,11 @@ def fit_vote(coder:Coder, # a coder (its params are not used)
             'lexical_weight': float(best.lexical_weight)}, table
 
 # %% ../nbs/07b_vote.ipynb #vt033
+def clip_title(title:str # a title, as the file gives it
+              ) -> str: # its first `MAX_TITLE_CHARS` characters, lone surrogates replaced by U+FFFD
+    "The part of a title that is coded and shown."
+    return valid_text(title[:MAX_TITLE_CHARS])
+
 def title_problem(title # one input value
                  ) -> str|None: # why it cannot be coded, or None when it can
     "'missing title', 'not text (type)', 'blank title', 'no letters or digits', or None."
@@ -215,11 +254,11 @@ def title_problem(title # one input value
         if title is None or (pd.api.types.is_scalar(title) and pd.isna(title)): return 'missing title'
         return f'not text ({type(title).__name__})'
     if not title.strip(): return 'blank title'
-    if not normalise_title(title[:MAX_TITLE_CHARS]): return 'no letters or digits'
+    if not normalise_title(clip_title(title)): return 'no letters or digits'
     return None
 
 # %% ../nbs/07b_vote.ipynb #vt035
 def title_key(title # one input value, as the file gives it
              ) -> str|None: # the normalised title the coder embeds, or None when the row has no title to code
     "The key under which `code_titles` codes (and caches) a title: its first `MAX_TITLE_CHARS` characters, normalised."
-    return (normalise_title(title[:MAX_TITLE_CHARS]) or None) if isinstance(title, str) else None # None exactly where `title_problem` names a problem
+    return (normalise_title(clip_title(title)) or None) if isinstance(title, str) else None # None exactly where `title_problem` names a problem

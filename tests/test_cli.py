@@ -1,5 +1,6 @@
 "The `jobsim` command line: hyphenated options with the underscore spelling kept, --version."
 import subprocess, sys
+import pandas as pd, pytest
 from pathlib import Path
 import jobsim
 from jobsim.cli import main, kebab_parser
@@ -38,3 +39,33 @@ def test_both_spellings_reach_the_command(capsys):
         assert 'the pool size must be 1 to 64 kernels, got 0' in capsys.readouterr().err
     r = run('serve', '--no-such-option', '1')
     assert r.returncode == 2 and 'unrecognized arguments: --no-such-option' in r.stderr
+
+
+def _raises(e):
+    def split_cli(run:str='default'): raise e
+    return split_cli
+
+
+@pytest.mark.parametrize('error, line', [
+    (ValueError('--epochs must be above 0'), '--epochs must be above 0'),
+    (FileNotFoundError('x.csv does not exist'), 'x.csv does not exist'),
+    (IsADirectoryError(21, 'Is a directory', 'data'), 'data: Is a directory'),
+    (PermissionError(13, 'Permission denied', '/etc/train_ds.csv'), '/etc/train_ds.csv: Permission denied'),
+    (NotADirectoryError(20, 'Not a directory', 'a.txt/b'), 'a.txt/b: Not a directory'),
+    (OSError(28, 'No space left on device', 'big.npz'), 'big.npz: No space left on device'),
+    (pd.errors.ParserError('Error tokenizing data.\nC error: Expected 2 fields'), 'Error tokenizing data. C error: Expected 2 fields'),
+    (pd.errors.EmptyDataError('No columns to parse from file'), 'No columns to parse from file'),
+    (UnicodeDecodeError('utf-8', b'\xff', 0, 1, 'invalid start byte'), "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+])
+def test_every_user_error_is_one_line_and_status_1(monkeypatch, capsys, error, line):
+    import jobsim.data
+    monkeypatch.setattr(jobsim.data, 'split_cli', _raises(error))
+    assert main(['split']) == 1
+    assert capsys.readouterr().err == f'jobsim split: error: {line}\n'
+
+
+@pytest.mark.parametrize('error', [KeyError('onet_code'), TypeError('unsupported operand')])
+def test_a_bug_keeps_its_traceback(monkeypatch, error):
+    import jobsim.data
+    monkeypatch.setattr(jobsim.data, 'split_cli', _raises(error))
+    with pytest.raises(type(error)): main(['split'])

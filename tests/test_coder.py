@@ -1,5 +1,6 @@
 "Title -> O*NET coder: rows for every input, confidences that sum to at most 1, a saved coder that follows its model and data, and `jobsim code` on bad input and after an interruption."
-import io, re, contextlib, json, shutil
+import io, os, re, contextlib, json, shutil
+from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from jobsim.cli import main
 from jobsim.data import get_splits, get_posting_split, posting_part
@@ -7,7 +8,7 @@ from jobsim.models import DEFAULT_MODEL, resolve_model
 from jobsim.core import run_folder
 from jobsim.vote import reference_titles, MAX_TITLE_CHARS, REF_SOURCES
 from jobsim.coder import make_coder, build_coder, code_titles, CODE_COLS
-from jobsim.codefile import code_file, parts_dir
+from jobsim.codefile import code_file, parts_dir, lock_path, output_lock
 
 SMALL_GRID = {'n_vote': (10, 40), 'temperature': (0.1,), 'posting_weight': (1, 4), 'lexical_weight': (0, 0.5)}
 
@@ -54,7 +55,7 @@ def test_code_titles_gives_k_codes_with_confidences_and_evidence(coder):
         assert len(r.codes) == len(r.names) == len(r.confidences) == 5 and len(r.evidence) == 3
         assert sum(r.confidences) <= 1 + 1e-9 and r.confidences[0] == max(r.confidences) and r.confidence == r.confidences[0]
         assert r.classified == (r.confidence >= coder.threshold) and r.reason == ('' if r.classified else 'low confidence')
-    low = code_titles(['Registered Nurse'], coder=coder, threshold=1.01)
+    low = code_titles(['Registered Nurse'], coder=coder, threshold=1) # above every confidence the vote gives it
     assert not low.classified[0] and low.reason[0] == 'low confidence' and len(low.codes[0]) == 5 # unclassified rows keep their codes
 
 
@@ -180,8 +181,8 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, coder
     done = code_file(src, out, coder=coder, chunk_size=15, progress=False)
     assert (done['resumed_chunks'], done['chunks']) == (5, 7) and not parts_dir(out).exists()
     a, b = pd.read_parquet(tmp_path/'whole.parquet'), pd.read_parquet(out)
-    pd.testing.assert_frame_equal(a.drop(columns=['confidence', 'confidences', 'evidence_scores']), b.drop(columns=['confidence', 'confidences', 'evidence_scores']))
-    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-5)
+    pd.testing.assert_frame_equal(a, b, check_exact=True) # row for row, to the last bit: a title's answer does not depend on its chunk
+    assert not lock_path(out).exists()
 
 
 def test_other_settings_or_an_edited_input_start_over(tmp_path, coder):
@@ -208,3 +209,108 @@ def test_jobsim_code_command(tmp_path, mini_run, home, capsys):
     assert capsys.readouterr().err.strip() == f"jobsim code: error: {tmp_path/'nope.parquet'} does not exist"
     assert main(['code', str(src), '--column', 'title']) == 1
     assert "has no column 'title'; it has ['job_posting_title', 'company']" in capsys.readouterr().err
+
+
+def test_a_title_codes_the_same_alone_and_in_any_batch(coder, split):
+    "No feature is computed across the call's titles: equal codes and confidences, not close ones."
+    q = 'Registered Nurse - ICU'
+    others = posting_part(split, 'test').job_posting_title.head(40).tolist()
+    alone = code_titles([q], coder=coder).iloc[0]
+    for batch in ([q] + others[:3], others[3:40] + [q] + ['x' * 3000]):
+        r = code_titles(batch, coder=coder).set_index('title').loc[q]
+        assert (r.codes, r.confidences, r.evidence, r.evidence_scores) == (alone.codes, alone.confidences, alone.evidence, alone.evidence_scores)
+    with_cache = {}
+    code_titles(others[:20], coder=coder, cache=with_cache)
+    r = code_titles(others[10:30] + [q], coder=coder, cache=with_cache).iloc[-1]
+    assert (r.codes, r.confidences) == (alone.codes, alone.confidences)
+
+
+def test_k_and_threshold_are_checked(coder):
+    for k, message in [(0, 'k must be a positive whole number, got 0'), (-1, 'got -1'), (2.5, 'got 2.5'),
+                       (10**9, f'k must be at most {len(coder.codes):,}, the number of codes the coder knows')]:
+        with pytest.raises(ValueError, match=re.escape(message)): code_titles(['Nurse'], k=k, coder=coder)
+    assert len(code_titles(['Nurse'], k=len(coder.codes), coder=coder).codes[0]) <= len(coder.codes)
+    for t in (5, -0.5, float('nan')):
+        with pytest.raises(ValueError, match='threshold must be a number from 0 to 1'): code_titles(['Nurse'], coder=coder, threshold=t)
+
+
+def test_default_output_keeps_the_full_name_and_csv_titles_are_text(tmp_path, coder):
+    a = write_titles(tmp_path/'jobs.2023.csv', ['Nurse', 'None', 'NaN', 'nan', '', 'NA'])
+    b = write_titles(tmp_path/'jobs.2024.csv', ['Cook'])
+    assert code_file(a, coder=coder, progress=False)['out'] == tmp_path/'jobs.2023.coded.parquet'
+    assert code_file(b, coder=coder, progress=False)['out'] == tmp_path/'jobs.2024.coded.parquet' # the 2023 output is still there
+    out = pd.read_parquet(tmp_path/'jobs.2023.coded.parquet')
+    assert out.title.tolist()[:4] == ['Nurse', 'None', 'NaN', 'nan'] and out.title[5] == 'NA'
+    assert out.reason.tolist()[1:4] == ['low confidence' if not c else '' for c in out.classified[1:4]] # coded, not missing
+    assert out.reason[4] == 'missing title' # a real empty cell still is
+    assert pd.read_parquet(tmp_path/'jobs.2024.coded.parquet').title.tolist() == ['Cook']
+
+
+@pytest.fixture
+def no_build(monkeypatch):
+    "Fail the test if a coder is built (or a model loaded for one): the checks must come first."
+    import jobsim.codefile
+    def boom(*a, **kw): raise AssertionError('the coder was built before the checks')
+    monkeypatch.setattr(jobsim.codefile, 'build_coder', boom)
+
+
+def test_jobsim_code_checks_everything_before_building_the_coder(tmp_path, no_build, capsys):
+    src = write_titles(tmp_path/'in.csv', ['Nurse', 'Cook'])
+    (tmp_path/'header.csv').write_text('job_posting_title\n')
+    (tmp_path/'taken').mkdir()
+    ro = Path('/sys') if os.geteuid() == 0 else tmp_path/'ro' # root writes anywhere but in /sys
+    if ro != Path('/sys'): ro.mkdir(); ro.chmod(0o555)
+    for args, message in [([str(tmp_path/'header.csv')], 'header.csv has a header but no rows'),
+                          ([str(src), '--k', '0'], 'k must be a positive whole number, got 0'),
+                          ([str(src), '--k', '1000000000'], 'k must be at most'),
+                          ([str(src), '--threshold', '5'], 'threshold must be a number from 0 to 1 (a confidence), got 5'),
+                          ([str(src), '--threshold', '-0.1'], 'threshold must be a number from 0 to 1'),
+                          ([str(src), '--chunk-size', '0'], 'chunk_size must be a positive whole number'),
+                          ([str(src), '--out', str(tmp_path/'taken')], f"the output {tmp_path/'taken'} is a folder"),
+                          ([str(src), '--out', str(ro/'x.coded.parquet')], f"cannot write the output {ro/'x.coded.parquet'}"),
+                          ([str(src), '--engine', 'ray', '--workers', '0'], 'workers must be a positive whole number')]:
+        assert main(['code', *args, '--quiet']) == 1, args
+        err = capsys.readouterr().err.strip()
+        assert err.count('\n') == 0 and err.startswith('jobsim code: error:') and message in err, (args, err)
+    assert not list(tmp_path.glob('.*')) # no probe, lock or parts left behind
+
+
+def test_a_second_run_on_the_same_output_stops_at_once(tmp_path, coder, capsys):
+    import subprocess, socket
+    src = write_titles(tmp_path/'in.csv', ['Nurse', 'Cook', 'Welder'])
+    out = tmp_path/'out.parquet'
+    other = subprocess.Popen(['sleep', '60']) # a run in progress in another process
+    try:
+        lock_path(out).write_text(json.dumps({'pid': other.pid, 'host': socket.gethostname(), 'started': '2026-01-01 09:00:00'}))
+        with pytest.raises(ValueError, match=re.escape(f'is being written by another jobsim code run (PID {other.pid} on {socket.gethostname()}, started 2026-01-01 09:00:00)')):
+            code_file(src, out, coder=coder, progress=False)
+        assert main(['code', str(src), '--out', str(out), '--quiet']) == 1 # at once: before any coder is built
+        err = capsys.readouterr().err.strip()
+        assert err.count('\n') == 0 and f'PID {other.pid}' in err and lock_path(out).exists() and not out.exists()
+    finally: other.kill(); other.wait()
+    with contextlib.redirect_stderr(io.StringIO()): s = code_file(src, out, coder=coder, progress=False) # now stale: taken over
+    assert s['rows'] == 3 and not lock_path(out).exists()
+    # a failing run leaves no lock either
+    with pytest.raises(KeyboardInterrupt), contextlib.redirect_stderr(io.StringIO()):
+        code_file(src, tmp_path/'b.parquet', coder=coder, chunk_size=1, progress=False, on_chunk=Stop(1))
+    assert not lock_path(tmp_path/'b.parquet').exists()
+
+
+def test_stale_lock_is_taken_over_with_a_warning(tmp_path, coder, caplog):
+    import subprocess, socket
+    src = write_titles(tmp_path/'in.csv', ['Nurse'])
+    gone = subprocess.Popen(['true']); gone.wait()
+    lock_path(tmp_path/'out.parquet').write_text(json.dumps({'pid': gone.pid, 'host': socket.gethostname(), 'started': 'yesterday'}))
+    with caplog.at_level('WARNING'): assert code_file(src, tmp_path/'out.parquet', coder=coder, progress=False)['rows'] == 1
+    assert f'taking over the lock of a run that is gone (PID {gone.pid}' in caplog.text
+    assert not lock_path(tmp_path/'out.parquet').exists()
+
+
+def test_csv_output_neutralises_formulas_and_parquet_keeps_them(tmp_path, coder):
+    evil = ['=HYPERLINK("http://evil.example","Nurse")', '+1 Nurse', '-Cook', '@SUM(A1)', '\tTab Nurse', '\rCR Cook', 'Line Cook']
+    src = write_titles(tmp_path/'in.parquet', evil)
+    csv = pd.read_csv(code_file(src, tmp_path/'out.csv', coder=coder, progress=False)['out'], keep_default_na=False)
+    assert csv.title.tolist() == ["'" + t for t in evil[:6]] + ['Line Cook']
+    assert not any(str(v).startswith(('=', '+', '-', '@', '\t', '\r')) for col in csv for v in csv[col])
+    pq = pd.read_parquet(code_file(src, tmp_path/'out.parquet', coder=coder, progress=False)['out'])
+    assert pq.title.tolist() == evil

@@ -127,6 +127,17 @@ def test_dashboard_search_similar_and_back_in_chromium(case, homes, tmp_path):
             expect(box).to_have_value(QUERY)
             expect(page.locator('button.jt-back')).to_be_hidden()
 
+            # each likely occupation says what it is in O*NET's words; a related occupation's button searches for it
+            detail = page.locator('.jt-occ-details .jt-occ-detail').first
+            expect(detail).to_contain_text(re.compile(r'Nurs.*29-\d{4}\.\d{2}: \w.*\.'))
+            expect(page.locator('.jt-footer')).to_contain_text('O*NET 27.0')
+            related = page.locator('.jt-occ-details button.jt-related').first
+            name = related.inner_text().strip()
+            related.click()
+            expect(status).to_contain_text(f'Top 10 postings for “{name}”', timeout=60_000)
+            expect(box).to_have_value(name)
+            expect(default).to_have_count(10)
+
             # the Search button, and an empty query that says what to do instead of breaking the page
             box.fill('data scientist'); page.locator('button.jt-search').click()
             expect(status).to_contain_text('“data scientist”', timeout=60_000)

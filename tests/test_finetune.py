@@ -100,3 +100,79 @@ def test_cli_keeps_the_recipe_unless_an_ingredient_is_switched_off(home):
     cfg = json.loads((run_dir('cli')/'finetune'/'metrics.json').read_text())['config']
     assert cfg['posting_anchors'] and cfg['style_rate'] > 0   # not named: the default recipe's
     assert cfg['code_aware'] is False                        # named: as given
+
+
+TINY_CLI = ['train', '--max-steps', '1', '--train-rows', '200', '--batch-size', '8', '--val-rows', '20', '--quiet']
+
+
+def record_loads(monkeypatch):
+    "Every model `train` asks for, recorded on the way to the real loader."
+    loaded = []
+    monkeypatch.setattr(finetune, 'load_model', lambda *a, **kw: loaded.append(a) or load_model(*a, **kw))
+    return loaded
+
+
+def test_output_folder_of_other_files_is_never_replaced(home, tmp_path, monkeypatch, capsys):
+    from jobsim.cli import main
+    loaded = record_loads(monkeypatch)
+    for d in (tmp_path/'d', home/'models'/'mine'):   # outside the artifacts folder (on purpose) and inside it
+        d.mkdir(parents=True); (d/'thesis.txt').write_text('keep')
+        assert main(TINY_CLI + ['--output', str(d), '--outside']) == 1
+        err = capsys.readouterr().err
+        assert err == f'jobsim train: error: --output {d.resolve()} already holds files jobsim did not write (thesis.txt): choose a new or empty folder, or pass --overwrite to replace it\n'
+        assert (d/'thesis.txt').read_text() == 'keep' and sorted(p.name for p in d.parent.iterdir() if p.name.startswith('.')) == []
+    assert main(TINY_CLI + ['--output', str(tmp_path/'d')]) == 1   # outside the artifacts folder without --outside
+    assert 'is outside the artifacts folder' in capsys.readouterr().err
+    assert loaded == [], 'the output folder is checked before any model is loaded'
+
+
+def test_training_writes_the_run_and_model_where_asked(home, monkeypatch, capsys):
+    from jobsim.cli import main
+    dest = home/'models'/'mine'
+    assert main(TINY_CLI + ['--run', 'logs', '--output', str(dest)]) == 0
+    assert (dest/'jobsim_train.json').exists() and (home/'runs'/'logs'/'finetune'/'metrics.json').exists()
+    assert finetune.train_folders(default_config('cpu'), 'logs', str(dest))[1] == dest.resolve()   # a jobsim model: may be replaced
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--epochs', '-1'], '--epochs must be above 0, got -1.0'),
+    (['--epochs', '0'], '--epochs must be above 0, got 0.0'),
+    (['--batch-size', '1'], '--batch-size must be at least 2, got 1'),
+    (['--lr', '0'], '--lr must be above 0, got 0.0'),
+    (['--max-steps', '0'], '--max-steps must be at least 1 (or -1: off), got 0'),
+    (['--style-rate', '2'], '--style-rate must be at least 0 and at most 1, got 2.0'),
+    (['--run', '../../etc'], "--run '../../etc' is not a run name"),
+])
+def test_bad_numbers_and_runs_stop_before_any_model_or_data_loads(home, monkeypatch, capsys, argv, message):
+    from jobsim.cli import main
+    loaded = record_loads(monkeypatch)
+    monkeypatch.setattr(finetune, 'get_splits', lambda *a, **kw: loaded.append('splits'))
+    assert main(['train', *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'jobsim train: error: {message}') and err.count('\n') == 1, err
+    assert loaded == [], 'the error must come before any data or model is loaded'
+
+
+def test_poisoned_taxonomy_titles_never_become_training_anchors(tmp_path, monkeypatch, splits):
+    """The validation and test seed titles, planted in a copy of the O*NET files under another code, never reach a
+    training row: not in the taxonomy titles training draws from, not as an anchor in any epoch's draw."""
+    import shutil
+    from jobsim.core import data_dir
+    from jobsim.data import normalise_title
+    from jobsim.onet import held_out_keys
+    from jobsim.finetune import taxonomy_training_data
+    data = tmp_path/'data'; shutil.copytree(data_dir(), data)
+    held = pd.concat([splits.val, splits.test]).drop_duplicates('seed_title')
+    f = data/'onet'/'alternate_titles.tsv'
+    alt = pd.read_csv(f, sep='\t', dtype=str, keep_default_na=False)
+    poison = pd.DataFrame({'O*NET-SOC Code': '53-7062.00', 'Alternate Title': held.seed_title.map(clean_title).str.upper().tolist(), 'Short Title': 'n/a', 'Source(s)': '99'})
+    pd.concat([alt, poison]).to_csv(f, sep='\t', index=False)
+    monkeypatch.setenv('JOBSIM_DATA', str(data))
+    onet, desc = taxonomy_training_data(tiny(onet_rows=4000, description_rows=100), splits)
+    keys = held_out_keys(splits)
+    assert len(onet) > 10_000 and not set(onet.key) & keys and desc
+    ot = OnlineTriplets(splits.train, with_negative=False, onet=onet, onet_rows=4000, descriptions=desc, description_rows=100, code_aware=True)
+    for epoch in range(4):
+        ot.redraw(epoch)
+        anchors = {normalise_title(a) for a in ot.anchors[ot.kinds == 3]}
+        assert not anchors & keys, f'epoch {epoch}: {sorted(anchors & keys)[:3]} reached training'

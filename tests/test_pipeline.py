@@ -21,7 +21,12 @@ def test_quick_pipeline_runs_every_stage_then_skips_them(home):
     ev = {e['model']: e for e in json.loads((rd/'evaluation.json').read_text())}
     assert set(ev) == {'base', 'fine-tuned'} and 0 <= ev['fine-tuned']['recall@1'] <= 1
     assert all(0 <= ev['fine-tuned'][k] <= 1 for k in ('post_acc@1', 'style_recall@1', 'neigh_p@5'))   # titles from the real world too
+    assert all(0 <= ev[m][k] <= 1 for m in ev for k in ('title_map', 'occupation_p@5'))   # the held-out taxonomy checks
     assert 'Recall@1' in r.stdout and 'jobsim serve' in r.stdout   # the closing summary
+    card = (rd/'fine_tuned'/'README.md').read_text()   # the model's own card, its numbers those of this run's evaluation
+    assert 'jobsim' in card and 'O*NET 27.0' in card and 'base_model: sentence-transformers/all-MiniLM-L6-v2' in card
+    for k in ('recall@1', 'title_map'):
+        assert f"| {ev['base'][k]:.3f} | {ev['fine-tuned'][k]:.3f} |" in card, k
 
     again = jobsim('pipeline', '--quick')
     assert again.returncode == 0, again.stderr[-3000:]

@@ -67,11 +67,7 @@ def test_jobsim_code_on_ray_equals_the_single_process_coder(tmp_path, mini_run, 
     assert '79 rows' in capsys.readouterr().out.splitlines()[-1]
     a, b = pd.read_parquet(tmp_path/'local.parquet'), pd.read_parquet(tmp_path/'ray.parquet')
     assert list(a.columns) == list(b.columns) and len(a) == len(b) == 79
-    floats = ['confidence', 'confidences', 'evidence_scores'] # embedded in other batches: equal up to float32 rounding
-    pd.testing.assert_frame_equal(a.drop(columns=floats), b.drop(columns=floats))
-    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-5)
-    np.testing.assert_allclose(np.concatenate(a.confidences.to_list()), np.concatenate(b.confidences.to_list()), atol=1e-5)
-    np.testing.assert_allclose(np.concatenate(a.evidence_scores.to_list()), np.concatenate(b.evidence_scores.to_list()), atol=2e-4)
+    pd.testing.assert_frame_equal(a, b, check_exact=True) # coded in other batches, on other processes: a title's answer is its own, to the last bit
 
 
 def test_ray_engine_gives_the_single_process_errors(tmp_path, capsys):
@@ -84,7 +80,10 @@ def test_ray_engine_gives_the_single_process_errors(tmp_path, capsys):
                           ([str(src), '--column', 'title'] + ray, "has no column 'title'; it has ['job_posting_title']"),
                           ([str(src), '--engine', 'spark'], "unknown engine 'spark': use one of local, ray"),
                           ([str(src), '--workers', '2'], '--address and --workers need --engine ray'),
-                          ([str(src), '--address', f'127.0.0.1:{port}'] + ray, f'cannot reach a Ray cluster at 127.0.0.1:{port}')]:
+                          ([str(src), '--address', f'127.0.0.1:{port}'] + ray, f'cannot reach a Ray cluster at 127.0.0.1:{port}'),
+                          ([str(src), '--k', '0'] + ray, 'k must be a positive whole number, got 0'),
+                          ([str(src), '--threshold', '1.5'] + ray, 'threshold must be a number from 0 to 1'),
+                          ([str(src), '--out', str(tmp_path)] + ray, f'the output {tmp_path} is a folder')]:
         assert main(['code', *args, '--quiet']) == 1
         err = capsys.readouterr().err.strip()
         assert err.count('\n') == 0 and err.startswith('jobsim code: error:') and message in err, err

@@ -167,3 +167,14 @@ def test_approximate_index_is_saved_and_reused_while_its_index_matches(with_copi
     # collapsed search through the approximate index: still ten different postings
     hits = search_top_k(again, 'registered nurse', k=10)
     assert len(set(keys(hits))) == 10 and 'nurse' in hits.title[0].lower()
+
+
+def test_k_is_a_whole_number_of_at_least_one_and_is_clipped_to_the_index(index):
+    "k=0 used to return no rows and k=-1 all but one, silently; k=2.5 failed inside numpy."
+    for bad in (0, -1, 2.5, float('nan'), True, None, '3'):
+        with pytest.raises(ValueError, match='k must be a whole number of at least 1'): search_top_k(index, 'nurse', k=bad)
+        with pytest.raises(ValueError, match='k must be a whole number of at least 1'): similar_postings(index, 0, k=bad)
+    assert len(search_top_k(index, 'nurse', k=3)) == 3 and len(search_top_k(index, 'nurse', k=3.0)) == 3
+    every = search_top_k(index, 'nurse', k=10**9, collapse=False) # more than there are: every posting, best first
+    assert len(every) == len(index) and every.score.is_monotonic_decreasing
+    assert len(similar_postings(index, 0, k=10**9, collapse=False)) == len(index) - 1

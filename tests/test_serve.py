@@ -100,3 +100,55 @@ def test_serve_page_is_usable_once_ready_and_collapses_copies(homes, tmp_path):
     assert proc.returncode == 0
     with socket.socket() as s: # Voila is gone: the port is free again
         s.bind(('127.0.0.1', port))
+
+
+def descendants(pid: int) -> list[int]:
+    import psutil
+    try: return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess: return []
+
+
+def test_voila_and_its_kernels_die_with_a_sigkilled_jobsim_serve(homes, tmp_path):
+    "SIGKILL leaves `jobsim serve` no chance to clean up: Voila dies by its parent-death signal, the kernels by their parent poller."
+    import psutil
+    port = free_port()
+    proc, url = start_serve(homes['with_fine_tuned'], port, tmp_path/'serve.log')
+    kids = descendants(proc.pid)
+    try:
+        assert len(kids) >= 2, f'expected Voila and its kernels under {proc.pid}, found {kids}' # Voila and at least one kernel
+        proc.send_signal(signal.SIGKILL); proc.wait()
+        deadline = time.time() + 90 # a generous guard against hangs: it takes a second or two
+        alive = kids
+        while time.time() < deadline:
+            alive = [p for p in kids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+            if not alive and port_is_free(port): break
+            time.sleep(0.5)
+        assert not alive, f'still running after jobsim serve was killed: {alive}'
+        assert port_is_free(port), f'port {port} still has a listener'
+    finally:
+        for p in kids:
+            try: os.kill(p, signal.SIGKILL)
+            except ProcessLookupError: pass
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try: s.bind(('127.0.0.1', port)); return True
+        except OSError: return False
+
+
+def test_serving_beyond_this_machine_warns_and_prints_the_real_address(homes, tmp_path):
+    port = free_port()
+    jobsim = Path(sys.executable).parent/'jobsim'
+    env = {**os.environ, 'JOBSIM_HOME': str(homes['with_fine_tuned']), 'HF_HUB_OFFLINE': '1'}
+    proc = subprocess.Popen([str(jobsim), 'serve', '--host', '0.0.0.0', '--port', str(port), '--pool-size', '1'], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if 'Dashboard ready' in line: break
+        assert f'http://{socket.gethostname()}:{port}/' in out[-1] and f'listening on 0.0.0.0:{port}' in out[-1], out
+        assert 'http://127.0.0.1' not in ''.join(out)
+    finally: stop_serve(proc)
+    assert 'reachable from other machines' in proc.stderr.read()

@@ -74,3 +74,25 @@ def test_postings_loader_cleans_html_and_counts_missing_titles():
 def test_title_cleaning_on_real_shapes(title, full, abbr, clean):
     assert split_title(title) == (full, abbr)
     assert clean_title(title) == clean
+
+
+def test_a_folder_or_unreadable_file_as_data_is_one_line(tmp_path):
+    r = run_cli('split', '--data', str(tmp_path))
+    assert r.returncode == 1 and r.stderr == f'jobsim split: error: {tmp_path} is a folder, not a .csv or .parquet file\n', r.stderr
+    bad = tmp_path/'titles.csv'; bad.write_bytes(b'jittered_title,seed_title\n"unclosed\xff\xfe,x,y\n')
+    r = run_cli('split', '--data', str(bad))
+    assert r.returncode == 1 and r.stderr.startswith(f'jobsim split: error: {bad} cannot be read as CSV'), r.stderr
+    assert r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr
+    r = run_cli('split', '--data', str(tmp_path/'none.csv'))
+    assert r.returncode == 1 and r.stderr == f'jobsim split: error: {tmp_path/"none.csv"} does not exist\n'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--val-frac', '1.5'], '--val-frac must be above 0 and below 1, got 1.5'),
+    (['--test-frac', '0'], '--test-frac must be above 0 and below 1, got 0.0'),
+    (['--val-frac', '0.6', '--test-frac', '0.5'], '--val-frac and --test-frac must sum below 1'),
+    (['--seed', '-1'], '--seed must be at least 0, got -1'),
+])
+def test_bad_numbers_stop_before_the_data_is_read(tmp_path, argv, message):
+    r = run_cli('split', '--data', str(tmp_path/'never_read.csv'), *argv)   # the file does not exist: the number is checked first
+    assert r.returncode == 1 and r.stderr.startswith(f'jobsim split: error: {message}'), r.stderr
