@@ -20,12 +20,20 @@ from .metrics import (embed, is_matcher, title_scores, check_pairs, corpus_title
 log = get_logger('jobsim.evaluate')
 
 # %% auto #0
-__all__ = ['log', 'POSTING_PART_OF', 'OOD_KEYS', 'TAXONOMY_KEYS', 'evaluation_data', 'precision_and_ap', 'neighbour_metrics',
-           'ood_metrics', 'ood_composite', 'title_similarity_set', 'title_similarity_metrics',
+__all__ = ['log', 'SPLITS', 'POSTING_PART_OF', 'OOD_KEYS', 'TAXONOMY_KEYS', 'check_split', 'evaluation_data', 'precision_and_ap',
+           'neighbour_metrics', 'ood_metrics', 'ood_composite', 'title_similarity_set', 'title_similarity_metrics',
            'occupation_neighbour_metrics', 'evaluate_model', 'ir_evaluator_metrics', 'metrics_table', 'default_models',
            'evaluate_cli']
 
 # %% ../nbs/02a_evaluate.ipynb #c050
+SPLITS = ('train', 'val', 'test')
+
+def check_split(split:str # a split's name
+               ) -> str: # the name, when it is one of `SPLITS`
+    "A clear error for a split that does not exist."
+    if split not in SPLITS: raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    return split
+
 def evaluation_data(split:str='test', # 'train', 'val' or 'test'
                     run=None, # run name or folder holding the splits (default: the default run, else a fresh split)
                     sample:int|None=None, # keep this many random seed titles of the split (and 5x as many postings)
@@ -34,7 +42,7 @@ def evaluation_data(split:str='test', # 'train', 'val' or 'test'
                     seeds:pd.DataFrame|None=None # seed titles the postings are matched against (default: `load_seeds()`)
                    ) -> tuple: # (split rows, postings, seeds)
     "The rows, postings and seed titles one evaluation runs on, sampled when asked."
-    if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    check_split(split)
     if sample is not None and int(sample) < 1: raise ValueError(f'sample must be a positive number of seed titles, got {sample}')
     df = getattr(get_splits(run_folder(run)), split)
     postings = load_postings() if postings is None else postings
@@ -248,7 +256,7 @@ def evaluate_cli(model:str=None, # model name, hub id, folder, 'tfidf' or 'fuzzy
                  outside:store_true=False # allow an absolute --run folder outside the artifacts folder
                 ):
     "Evaluate models on a split: title retrieval, triplet accuracy, posting -> O*NET code, the taxonomy checks; the full test run updates the model card."
-    check_numbers(sample=sample, seed=seed); check_choice('--split', split, ('train', 'val', 'test')); check_choice('--corpus', corpus, ('split', 'all'))
+    check_numbers(sample=sample, seed=seed); check_split(split); check_choice('--corpus', corpus, ('split', 'all'))
     out_dir = run_dir(run, outside=outside)/'evaluate'   # checked before any model loads
     models = [model] if model else default_models()
     out_dir.mkdir(parents=True, exist_ok=True)
