@@ -8,12 +8,12 @@ import os, re, json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from tqdm.auto import tqdm
-from .core import run_dir, run_folder, fine_tuned_dir, check_numbers, check_choice, get_logger
-from .data import get_splits, load_seeds, load_postings, get_posting_split, posting_part, clean_title, normalise_title
+from .core import run_dir, run_folder, check_numbers, check_choice, get_logger
+from .data import get_splits, load_seeds, load_postings, get_posting_split, posting_part, clean_title
 from .onet import onet_titles, related_occupations, pool_part
 from .modelcard import write_model_card
 from .style import style_from_split, posting_style_set
-from .models import load_model, encode_titles, trained_models, fine_tuned_base, TfidfEncoder, DEFAULT_MODEL
+from .models import load_model, trained_models, fine_tuned_base, DEFAULT_MODEL
 from fastcore.script import call_parse, store_true
 from .metrics import (embed, is_matcher, title_scores, check_pairs, corpus_titles, retrieval_metrics, triplet_metrics,
                             posting_onet_metrics, load_encoder, model_label, MemoEncoder)

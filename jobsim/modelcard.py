@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, os
 from pathlib import Path
-from .models import model_label, fine_tuned_base, canonical_name
+from .models import canonical_name
 from .onet import ONET_CREDIT
 
 # %% auto #0
