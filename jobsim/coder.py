@@ -39,15 +39,24 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
                progress:bool|None=None # progress bar while embedding the references
               ) -> Coder:
     "Embed the references, then fit the vote, the calibration and the threshold on the dev titles."
+    from tqdm.auto import tqdm
     if refs.empty: raise ValueError('the coder needs at least one reference title')
     if dev.empty: raise ValueError('the coder needs dev titles with codes to calibrate on')
+    progress = len(refs) >= 1000 if progress is None else progress
+    bar = tqdm(total=5, desc='building the coder', unit='stage', disable=not progress, dynamic_ncols=True)
+    def stage(what): bar.set_postfix_str(what); bar.refresh()
     coder = Coder(model_name or '', None, refs.reset_index(drop=True), {}, encode, rescore=rerank_probs)
+    stage(f'embedding {len(refs):,} references')
     coder.embeddings = coder.embed(coder.refs.title.tolist(), progress) if ref_emb is None else ref_emb
+    bar.update(); stage(f'embedding {len(dev):,} dev titles')
     dev_titles = dev.job_posting_title if 'job_posting_title' in dev else dev.title
     dev_keys = [normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles]
     dev_emb = coder.embed_queries(dev_keys, False) # as `coder_votes` embeds the titles it codes
+    bar.update(); stage('choosing the vote')
     coder.params, table = fit_vote(coder, dev_keys, dev_emb, dev.onet_code, grid)
+    bar.update(); stage('learning the rescorer')
     coder.params['rerank'] = fit_rerank(coder, coder.params, (dev_keys, dev_emb, dev.onet_code)) if rerank else None
+    bar.update(); stage('calibrating')
     coder.params['calibration'] = {'method': 'none'}
     v = coder_votes(coder, dev_keys, emb=dev_emb)
     right = (v['ids'][:, 0] == code_ids(coder, dev.onet_code)).astype(int)
@@ -59,6 +68,7 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
         'titles': len(dev), 'acc@1': float(right.mean()), 'acc@5': float((v['ids'] == code_ids(coder, dev.onet_code)[:, None]).any(1).mean()),
         'ece_before': expected_calibration_error(v['score'], right), 'ece': expected_calibration_error(conf, right),
         'precision': float(right[cov].mean()) if cov.any() else None, 'coverage': float(cov.mean())})
+    bar.update(); bar.close()
     return coder
 
 # %% ../nbs/07d_coder.ipynb #k039
@@ -193,7 +203,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded', rescore=rerank_probs)
 
 # %% ../nbs/07d_coder.ipynb #k048
-CODER_SETTINGS = {'version': 7, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 8, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes

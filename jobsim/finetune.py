@@ -23,19 +23,25 @@ log = get_logger('jobsim.finetune')
 # %% auto #0
 __all__ = ['log', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss', 'world_size',
            'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'save_atomic',
-           'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data', 'CodeAwareTrainer',
-           'train', 'train_cli']
+           'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data', 'related_blocks',
+           'CodeAwareTrainer', 'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 class CodeAwareBatchSampler(DefaultBatchSampler):
-    "Batches with at most one row per O*NET code, so no in-batch negative shares the anchor's code."
-    def __init__(self, dataset, batch_size:int, drop_last:bool, codes=None, valid_label_columns=None, generator=None, seed:int=0):
+    "Batches with at most one row per O*NET code, so no in-batch negative shares the anchor's code (nor, with `related`, a related occupation)."
+    def __init__(self, dataset, batch_size:int, drop_last:bool, codes=None, valid_label_columns=None, generator=None, seed:int=0,
+                 related:dict|None=None): # code -> codes that may not share its batch (kept both ways)
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns, generator=generator, seed=seed)
         if codes is None or len(codes) != len(dataset): raise ValueError('CodeAwareBatchSampler needs one O*NET code per dataset row')
-        self.codes = pd.factorize(np.asarray(codes))[0]
+        self.codes, uniq = pd.factorize(np.asarray(codes))
         if self.codes.max() + 1 < batch_size: raise ValueError(f'code-aware batches of {batch_size} need at least {batch_size} O*NET codes, the data has {self.codes.max() + 1}')
+        idx = {c: i for i, c in enumerate(uniq)}
+        self.blocks = [{i} for i in range(len(uniq))] # what a row of each code keeps out of its batch: its code, and its related codes
+        for a, rel in (related or {}).items():
+            for b in rel:
+                if a in idx and b in idx and a != b: self.blocks[idx[a]].add(idx[b]); self.blocks[idx[b]].add(idx[a])
 
     def __len__(self): return len(self.codes) // self.batch_size if self.drop_last else math.ceil(len(self.codes) / self.batch_size)
 
@@ -45,8 +51,8 @@ class CodeAwareBatchSampler(DefaultBatchSampler):
         for i in rng.permutation(len(self.codes)):
             c = self.codes[i]
             for b in open_:
-                if c not in b[1]: b[0].append(int(i)); b[1].add(c); break
-            else: open_.append(([int(i)], {c})); b = open_[-1]
+                if c not in b[1]: b[0].append(int(i)); b[1].update(self.blocks[c]); break
+            else: open_.append(([int(i)], set(self.blocks[c]))); b = open_[-1]
             if len(b[0]) == self.batch_size:
                 open_.remove(b); yield b[0]; done += 1
         if not self.drop_last:
@@ -136,7 +142,7 @@ def training_args(cfg:TrainConfig, # the run's settings
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
         learning_rate=cfg.lr, warmup_steps=math.ceil(cfg.warmup_ratio * total), seed=cfg.seed,
         eval_strategy='steps', eval_steps=every, save_strategy='steps', save_steps=every, save_total_limit=2,
-        load_best_model_at_end=True, metric_for_best_model='eval_val_mrr@10', greater_is_better=True,
+        load_best_model_at_end=cfg.max_steps <= 0, metric_for_best_model='eval_val_mrr@10', greater_is_better=True, # a step budget keeps its last step
         logging_steps=max(1, min(every, 10)), report_to=['tensorboard'], eval_on_start=True,
         batch_sampler=BatchSamplers.NO_DUPLICATES if cfg.loss == 'mnrl' else BatchSamplers.BATCH_SAMPLER,
         disable_tqdm=not progress, dataloader_num_workers=0, use_cpu=get_device() == 'cpu',
@@ -205,21 +211,31 @@ def extra_training_data(cfg:TrainConfig, # the run's settings
 
 def taxonomy_training_data(cfg:TrainConfig, # the run's settings
                            splits # the run's `Splits`: their validation and test seed titles stay out
-                          ) -> tuple: # (trainable O*NET titles or None, code -> first sentence of its description, or None)
-    "The taxonomy's titles that may be trained on and its occupations' descriptions, when the config asks for them."
-    if not (cfg.onet_rows or cfg.description_rows): return None, None
+                          ) -> tuple: # (trainable O*NET titles, code -> first sentence of its description, code -> occupation title); each None unless asked for
+    "The taxonomy's titles that may be trained on, its occupations' descriptions and titles, when the config asks for them."
+    if not (cfg.onet_rows or cfg.description_rows or cfg.occupation_rows): return None, None, None
     from jobsim.onet import training_titles, occupations, first_sentence
-    desc = occupations().description.map(first_sentence).to_dict() if cfg.description_rows else None
-    return (training_titles(splits) if cfg.onet_rows else None), desc
+    occ = occupations()
+    desc = occ.description.map(first_sentence).to_dict() if cfg.description_rows else None
+    names = occ.title.to_dict() if cfg.occupation_rows else None
+    return (training_titles(splits) if cfg.onet_rows or cfg.occupation_rows else None), desc, names
+
+def related_blocks(cfg:TrainConfig # the run's settings
+                  ) -> dict|None: # O*NET code -> its `cfg.related_k` closest related codes, or None
+    "What code-aware batches keep apart besides equal codes: O*NET's closest related occupations of each code."
+    if not cfg.related_k: return None
+    from jobsim.onet import related_occupations
+    r = related_occupations(); r = r[r['rank'] <= cfg.related_k]
+    return r.groupby('onet_code').related_code.agg(set).to_dict()
 
 from sentence_transformers import SentenceTransformerTrainer
 
 class CodeAwareTrainer(SentenceTransformerTrainer):
     "The sentence-transformers trainer, with `CodeAwareBatchSampler` when `codes` is set."
-    codes = None
+    codes, related = None, None
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if self.codes is not None and len(dataset) == len(self.codes):
-            return CodeAwareBatchSampler(dataset, batch_size, drop_last, self.codes, valid_label_columns, generator, seed)
+            return CodeAwareBatchSampler(dataset, batch_size, drop_last, self.codes, valid_label_columns, generator, seed, related=self.related)
         return super().get_batch_sampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
 
 def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
@@ -250,15 +266,19 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     with main_process_first(): posts, style = extra_training_data(cfg, run)
     if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * len(train_df) / len(splits.train))), cfg.seed)   # a sample of the jitter takes the same share of postings
     if posts is not None and cfg.posting_repeats > 1: posts = pd.concat([posts] * cfg.posting_repeats, ignore_index=True)
-    with main_process_first(): onet, descriptions = taxonomy_training_data(cfg, splits)
+    with main_process_first(): onet, descriptions, occupation_titles = taxonomy_training_data(cfg, splits)
+    share = len(train_df) / len(splits.train) # a sample of the jitter takes the same share of the taxonomy rows
+    n = {k: round(getattr(cfg, k) * share) for k in ('onet_rows', 'description_rows', 'occupation_rows')}
     triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
                               postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware,
-                              onet=onet, onet_rows=cfg.onet_rows, descriptions=descriptions, description_rows=cfg.description_rows)
+                              onet=onet, onet_rows=n['onet_rows'], descriptions=descriptions, description_rows=n['description_rows'],
+                              occupation_titles=occupation_titles, occupation_rows=n['occupation_rows'])
     if triplets.hard: triplets.redraw(0, model)
     evaluator = TitleEvaluator(val_triplets(val_anchors, cfg.val_negatives, cfg.seed), batch_size=max(cfg.batch_size, 256))
     trainer = CodeAwareTrainer(model=model, args=training_args(cfg, out_dir, len(triplets), progress),
         train_dataset=triplets.dataset(), loss=make_loss(model, cfg), evaluator=evaluator, callbacks=[RedrawNegatives(triplets)])
     trainer.codes = triplets.codes if cfg.code_aware and cfg.loss == 'mnrl' else None
+    with main_process_first(): trainer.related = related_blocks(cfg)
     a = trainer.args
     sizes = {'processes': a.world_size, 'per_device_batch': a.per_device_train_batch_size, 'effective_batch': a.per_device_train_batch_size * a.world_size * a.gradient_accumulation_steps}
     if is_main_process(): log.info(f"batch size {sizes['per_device_batch']} per device, {sizes['effective_batch']} per step in all ({sizes['processes']} process(es))")
@@ -269,14 +289,15 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     wall = time.time() - t0
     history = [h for h in trainer.state.log_history if 'eval_val_mrr@10' in h or 'loss' in h]
-    final = _best_eval(history, trainer.state.best_model_checkpoint) or evaluator(model)
+    kept = trainer.state.best_model_checkpoint if trainer.args.load_best_model_at_end else None # the checkpoint loaded at the end, if any
+    final = _best_eval(history, kept or f'checkpoint-{trainer.state.global_step}') or evaluator(model)
     metrics = {'config': asdict(cfg), 'device': str(model.device), 'train_rows': len(train_df), 'train_seed_titles': len(triplets.pool),
                'posting_rows': int((triplets.kinds == 1).sum()), 'code_pair_rows': int((triplets.kinds == 2).sum()),
-               'onet_rows': int((triplets.kinds == 3).sum()), 'description_rows': int((triplets.kinds == 4).sum()),
+               'onet_rows': int((triplets.kinds == 3).sum()), 'description_rows': int((triplets.kinds == 4).sum()), 'occupation_rows': int((triplets.kinds == 5).sum()),
                'onet_titles': 0 if onet is None else len(onet), 'onet_titles_left_out': 0 if onet is None else onet.attrs.get('left_out', 0),
                'val_anchors': len(val_anchors), 'val_triplets': len(evaluator.triplets), 'steps': trainer.state.global_step,
                **sizes, 'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
-               'best_checkpoint': trainer.state.best_model_checkpoint, 'val_before': _first_eval(history),
+               'best_checkpoint': kept, 'val_before': _first_eval(history),
                'val': {k.removeprefix('val_'): v for k, v in final.items()}, 'history': history}
     if is_main_process(): # one process writes the model and the metrics (the rank that cleared the checkpoints)
         save_atomic(model, dest, {'jobsim_train.json': metrics})
@@ -312,7 +333,7 @@ from fastcore.script import call_parse, bool_arg, store_true
 @call_parse
 def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else the preset's)
               preset:str='fast', # CPU recipe: 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, slower to train and encode)
-              epochs:float=None, # passes over the training titles
+              epochs:float=None, # passes over the training titles (replaces the CPU default's budget of 400 steps unless --max-steps is given)
               batch_size:int=None, # training batch size
               loss:str=None, # 'triplet' or 'mnrl'
               distance:str=None, # triplet distance: 'cosine' or 'euclidean'
@@ -329,6 +350,8 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               code_aware:bool_arg=None, # one row per O*NET code in a batch (MNRL), other-code negatives (triplet): true/false (default: the recipe's, true)
               onet_rows:int=None, # rows per epoch whose anchor is an O*NET alternate or reported title (0: none)
               description_rows:int=None, # rows per epoch pairing a seed title with its occupation's O*NET description (0: none)
+              occupation_rows:int=None, # rows per epoch pairing a title of an occupation with its O*NET occupation title (0: none)
+              related_k:int=None, # code-aware batches also keep out each code's closest related O*NET occupations, this many (0: none)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>` (or an absolute folder)
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned); never a folder of other files unless --overwrite
               resume:bool=False, # continue from the run's last checkpoint
@@ -340,7 +363,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
                          posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware,
-                         onet_rows=onet_rows, description_rows=description_rows)
+                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet, overwrite=overwrite, outside=outside)
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")

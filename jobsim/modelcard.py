@@ -52,6 +52,8 @@ def model_card(train:dict, # what `jobsim train` recorded (`jobsim_train.json`)
     if train.get('posting_rows'): data.append(f"- {train['posting_rows']:,} rows of labelled real job-posting titles (posting train part only)")
     if train.get('onet_rows'): data.append(f"- {train['onet_rows']:,} rows of O*NET 27.0 alternate and reported titles, none of them a validation or test seed title")
     if train.get('description_rows'): data.append(f"- {train['description_rows']:,} title → occupation-description pairs from O*NET 27.0")
+    if train.get('occupation_rows'): data.append(f"- {train['occupation_rows']:,} title → occupation-title pairs from O*NET 27.0")
+    if cfg.get('related_k'): data.append(f"- batches keep each occupation's {cfg['related_k']} closest related occupations (O*NET 27.0) apart, so they are never each other's negatives")
     return '\n'.join([
         '---', 'library_name: sentence-transformers', 'pipeline_tag: sentence-similarity', f'base_model: {base}',
         'tags: [sentence-transformers, job-titles, onet, jobsim]', 'license: apache-2.0', '---', '',

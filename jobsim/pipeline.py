@@ -41,7 +41,7 @@ class PipelineConfig:
     epochs:float|None = None # training epochs (default: the device's schedule)
     batch_size:int|None = None # training batch size (default: the device's schedule)
     loss:str|None = None # 'triplet' or 'mnrl' (default: the device's schedule)
-    max_steps:int = -1 # stop training after this many steps (-1: all epochs)
+    max_steps:int|None = None # stop training after this many steps (None: the device's schedule, on a CPU a budget of 400 steps; -1: all epochs)
     train_rows:int|None = None # fine-tune on a sample of this many rows
     val_rows:int|None = None # validate during training on this many anchors (None: the whole val split)
     eval_sample:int|None = None # evaluate on this many test seed titles (None: all)
@@ -53,7 +53,7 @@ class PipelineConfig:
     def __post_init__(self):
         if self.quick:
             self.run = 'quick' if self.run == 'default' else self.run
-            self.max_steps = 40 if self.max_steps == -1 else self.max_steps
+            self.max_steps = 40 if self.max_steps is None else self.max_steps
             self.train_rows, self.val_rows = self.train_rows or 2000, self.val_rows or 500
             self.eval_sample, self.n_seeds = self.eval_sample or 100, min(self.n_seeds, 10)
             self.batch_size = self.batch_size or 32
@@ -160,7 +160,7 @@ def summary(cfg:PipelineConfig) -> str:
     ev = rd/'evaluation.json'
     if ev.exists():
         res = {r['model']: r for r in json.loads(ev.read_text())}
-        cols = {'recall@1': 'Recall@1', 'mrr@10': 'MRR@10', 'post_acc@1': 'post@1', 'post_acc@5': 'post@5', 'style_recall@1': 'style@1', 'neigh_p@5': 'neighP@5'}
+        cols = {'recall@1': 'Recall@1', 'mrr@10': 'MRR@10', 'post_acc@1': 'post@1', 'post_acc@5': 'post@5', 'style_recall@1': 'style@1', 'neigh_p@5': 'neighP@5', 'title_map': 'titleMAP', 'occupation_p@5': 'occupP@5'}
         lines.append(f"{'test sets':12} " + ' '.join(f'{v:>8}' for v in cols.values()))
         lines += [f"{m:12} " + ' '.join(f"{r[k]:8.3f}" if k in r else f"{'-':>8}" for k in cols) for m, r in res.items()]
     rec = RunRecord(rd/'pipeline.json').stages
@@ -184,7 +184,7 @@ def pipeline_cli(run:str='default', # run name under artifacts/runs ('quick' for
                  epochs:float=None, # training epochs (default: the device's schedule)
                  batch_size:int=None, # training batch size (default: the device's schedule)
                  loss:str=None, # 'triplet' or 'mnrl' (default: the device's schedule)
-                 max_steps:int=-1, # stop training after this many steps
+                 max_steps:int=None, # stop training after this many steps (default: the device's schedule; -1: all epochs)
                  train_rows:int=None, # fine-tune on a sample of this many training rows
                  val_rows:int=None, # validate during training on this many anchors
                  eval_sample:int=None, # evaluate on this many test seed titles

@@ -12,7 +12,7 @@ from .core import run_dir, get_device, get_logger
 from .data import get_splits
 from .models import load_model, DEFAULT_MODEL
 from .metrics import retrieval_metrics, MemoEncoder
-from .evaluate import ood_metrics, ood_composite, OOD_KEYS
+from .evaluate import ood_metrics, ood_composite, OOD_KEYS, title_similarity_metrics, occupation_neighbour_metrics
 from .trainset import TrainConfig, OnlineTriplets, default_config
 from .finetune import make_loss, train
 log = get_logger('jobsim.recipes')
@@ -45,14 +45,19 @@ def time_steps(settings:list[tuple], # (loss, batch_size, max_seq_length) to tim
 def dev_scores(model, # a SentenceTransformer (or any encoder)
                run:str='default', # run whose splits and posting split are used
                split:str='val', # 'val' (with the posting dev part) to choose; 'test' only to report
-               sample:int|None=None # evaluate on this many seed titles of the split (None: all)
-              ) -> dict: # in-distribution recall@1 / mrr@10, the `OOD_KEYS` metrics and their composite
-    "In-distribution retrieval and the out-of-distribution metrics of one model, with the composite to choose by."
+               sample:int|None=None, # evaluate on this many seed titles of the split (None: all)
+               taxonomy:bool=True # also the taxonomy checks: title MAP (`title_similarity_metrics`) and occupation P@5
+              ) -> dict: # in-distribution recall@1 / mrr@10, the `OOD_KEYS` metrics, their composite, and title_map / occupation_p@5
+    "In-distribution retrieval, the out-of-distribution metrics of one model with the composite to choose by, and the taxonomy checks."
     df = getattr(get_splits(run_dir(run)), split)
     if sample: df = df[df.seed_title.isin(pd.Series(df.seed_title.unique()).sample(min(sample, df.seed_title.nunique()), random_state=0))]
     enc = MemoEncoder(model)
     r, o = retrieval_metrics(enc, df), ood_metrics(enc, df, split, run_dir(run), sample=5*sample if sample else None)
-    return {'recall@1': r['recall@1'], 'mrr@10': r['mrr@10'], **{k: o[k] for k in OOD_KEYS}, 'composite': ood_composite(o)}
+    out = {'recall@1': r['recall@1'], 'mrr@10': r['mrr@10'], **{k: o[k] for k in OOD_KEYS}, 'composite': ood_composite(o)}
+    if taxonomy and split != 'train':
+        out['title_map'] = title_similarity_metrics(enc, df, split)['title_map']
+        out['occupation_p@5'] = occupation_neighbour_metrics(enc, df, split)['occupation_p@5']
+    return out
 
 # %% ../nbs/04a_recipes.ipynb #r004
 def try_recipes(recipes:dict, # name -> `TrainConfig` overrides
@@ -70,7 +75,7 @@ def try_recipes(recipes:dict, # name -> `TrainConfig` overrides
         dest = run_dir(run)/'tries'/name
         m = train(cfg, run=f'{Path(run).name}-tries', output=dest, progress=False)
         done[name] = {'recipe': name, **dev_scores(load_model(str(dest), get_device()), run, sample=sample),
-                      'train_min': round(m['wall_time_s'] / 60, 1), 'rows': m['train_rows'] + m['posting_rows'] + m['code_pair_rows'], 'config': asdict(cfg)}
+                      'train_min': round(m['wall_time_s'] / 60, 1), 'rows': m['train_rows'] + m['posting_rows'] + m['code_pair_rows'] + m.get('onet_rows', 0) + m.get('description_rows', 0) + m.get('occupation_rows', 0), 'config': asdict(cfg)}
         out.write_text(json.dumps(list(done.values()), indent=1))
         log.info(f"{name}: dev composite {done[name]['composite']:.4f}")
     return pd.DataFrame([done[n] for n in recipes if n in done]).set_index('recipe').drop(columns='config')

@@ -47,12 +47,14 @@ class TrainConfig:
     code_aware:bool = False # MNRL batches hold one row per O*NET code; random triplet negatives come from other codes
     onet_rows:int = 0 # rows per epoch whose anchor is an O*NET alternate or reported title (positive: a training seed title of its code)
     description_rows:int = 0 # rows per epoch pairing a training seed title with its occupation's O*NET description
+    occupation_rows:int = 0 # rows per epoch pairing a title of an occupation (training seed or O*NET title) with the occupation's O*NET title
+    related_k:int = 0 # code-aware MNRL batches also keep out each code's closest related O*NET occupations, this many by O*NET's rank (0: none)
     seed:int = 42 # one seed for the split draws, negatives and torch
     def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 
 # %% ../nbs/03c_trainset.ipynb #c007
-INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6)
-CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=2, batch_size=64, max_seq_length=32, lr=3e-5, evals_per_epoch=4, val_rows=2000, **INGREDIENTS)
+INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6, onet_rows=10_000)
+CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=1, max_steps=400, batch_size=64, max_seq_length=32, lr=6e-5, evals_per_epoch=2, val_rows=2000, **INGREDIENTS)
 PRESETS = {'fast': {}, 'quality': dict(base_model=GPU_MODEL, batch_size=64)}
 
 def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get_device()`
@@ -64,7 +66,9 @@ def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get
     base = TrainConfig(**INGREDIENTS) if (device or get_device()) == 'cuda' else TrainConfig(**CPU_SCHEDULE | PRESETS[preset])
     bad = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if bad: raise ValueError(f'unknown TrainConfig field(s): {sorted(bad)}')
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if 'epochs' in overrides and 'max_steps' not in overrides: overrides['max_steps'] = -1 # epochs asked for replace the CPU's step budget
+    return replace(base, **overrides)
 
 # %% ../nbs/03c_trainset.ipynb #c010
 def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `seed_title`, `onet_code`
@@ -82,8 +86,10 @@ def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `
     if cfg.batch_size < 2: raise ValueError(f'batch_size must be at least 2, got {cfg.batch_size}')
     if cfg.batch_size > len(train): raise ValueError(f'batch_size {cfg.batch_size} is larger than the {len(train)} training rows')
     if cfg.epochs <= 0 and cfg.max_steps <= 0: raise ValueError(f'epochs must be positive, got {cfg.epochs}')
-    for f in ('onet_rows', 'description_rows'):
+    for f in ('onet_rows', 'description_rows', 'occupation_rows'):
         if getattr(cfg, f) < 0: raise ValueError(f'{f} is a number of rows per epoch, 0 or more, got {getattr(cfg, f)}')
+    if not 0 <= cfg.related_k <= 20: raise ValueError(f'related_k counts O*NET related occupations, 0 to 20, got {cfg.related_k}')
+    if cfg.related_k and not (cfg.code_aware and cfg.loss == 'mnrl'): raise ValueError('related_k shapes code-aware MNRL batches: it needs code_aware=True and loss mnrl')
     if cfg.posting_repeats < 1: raise ValueError(f'posting_repeats must be at least 1, got {cfg.posting_repeats}')
     if not 0 <= cfg.style_rate <= 1: raise ValueError(f'style_rate is a share of the anchors, between 0 and 1, got {cfg.style_rate}')
     if cfg.code_aware and cfg.loss == 'mnrl' and train.onet_code.nunique() < cfg.batch_size: raise ValueError(f'code-aware batches of {cfg.batch_size} need at least {cfg.batch_size} O*NET codes in the training set, it has {train.onet_code.nunique()}')
@@ -151,7 +157,9 @@ class OnlineTriplets:
                  onet:pd.DataFrame|None=None, # taxonomy titles that may be trained on (`jobsim.onet.training_titles`): title, onet_code, n_codes
                  onet_rows:int=0, # rows whose anchor is drawn from `onet` every epoch
                  descriptions:dict|None=None, # O*NET code -> what the job does (a sentence)
-                 description_rows:int=0 # rows pairing a seed title with its code's description
+                 description_rows:int=0, # rows pairing a seed title with its code's description
+                 occupation_titles:dict|None=None, # O*NET code -> its occupation's O*NET title
+                 occupation_rows:int=0 # rows pairing a title of a code (training seed, or trainable `onet` title) with its occupation's title
                 ):
         self.pool, self.hard, self.hard_k, self.with_negative, self.seed = seed_pool(train), hard, hard_k, with_negative, seed
         self.style, self.style_rate, self.code_aware = style, style_rate, code_aware
@@ -166,15 +174,20 @@ class OnlineTriplets:
             s = self.pool[self.pool.onet_code.map(lambda c: len(self.by_code[c])) > 1]
             anchors.append(s.title.to_numpy()); fixed.append(np.full(len(s), None)); codes.append(s.onet_code.to_numpy()); kinds.append(np.full(len(s), 2))
         rng = np.random.default_rng(seed)
+        t = onet[onet.onet_code.astype(str).isin(self.by_code) & (onet.n_codes == 1 if 'n_codes' in onet else True)] if onet is not None else None # a title of several occupations is no anchor
+        self.onet_by_code = {} if t is None else t.groupby('onet_code').title.apply(lambda s: s.to_numpy()).to_dict()
         if onet is not None and onet_rows > 0:
-            t = onet[onet.onet_code.astype(str).isin(self.by_code) & (onet.n_codes == 1 if 'n_codes' in onet else True)] # a title of several occupations is no anchor
-            self.onet_by_code = t.groupby('onet_code').title.apply(lambda s: s.to_numpy()).to_dict()
             c = t.onet_code.astype(str).to_numpy()[rng.choice(len(t), onet_rows, replace=onet_rows > len(t))] if len(t) else np.array([], str)
             anchors.append(np.full(len(c), '', object)); fixed.append(np.full(len(c), None)); codes.append(c); kinds.append(np.full(len(c), 3))
         if descriptions and description_rows > 0:
             have = sorted(set(self.by_code) & set(descriptions))
             c = np.array(have)[rng.choice(len(have), description_rows, replace=description_rows > len(have))] if have else np.array([], str)
             anchors.append(np.full(len(c), '', object)); fixed.append(np.array([descriptions[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), 4))
+        if occupation_titles and occupation_rows > 0:
+            have = sorted(set(self.by_code) & set(occupation_titles))
+            c = np.array(have)[rng.choice(len(have), occupation_rows, replace=occupation_rows > len(have))] if have else np.array([], str)
+            anchors.append(np.full(len(c), '', object)); fixed.append(np.array([occupation_titles[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), 5))
+            self.titles_of_code = {k: np.concatenate([v, self.onet_by_code.get(k, np.array([], object))]) for k, v in self.by_code.items()} # what an occupation row's anchor is drawn from
         self.base_anchors, self.fixed_pos = np.concatenate(anchors).astype(object), np.concatenate(fixed)
         self.codes, self.kinds = np.concatenate(codes), np.concatenate(kinds)
         self.epoch, self.negatives = None, None
@@ -188,6 +201,8 @@ class OnlineTriplets:
             t = self.onet_by_code[self.codes[i]]; self.anchors[i] = t[rng.integers(len(t))]
         for i in np.flatnonzero(self.kinds == 4): # a seed title of the code, its description fixed
             s = self.by_code[self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
+        for i in np.flatnonzero(self.kinds == 5): # a title of the code, its occupation's title fixed
+            s = self.titles_of_code[self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
         for i in np.flatnonzero((self.kinds > 0) & (self.kinds < 4)):
             choices = self.by_code[self.codes[i]]
             if self.kinds[i] == 2: choices = choices[choices != self.anchors[i]]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from itertools import product
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import run_folder
@@ -57,6 +58,11 @@ def _rowdot(A, B): # (n,) dot products of the rows of A and B, both numpy or bot
     import scipy.sparse as sp
     return _dense(A.multiply(B).sum(1) if sp.issparse(A) else (np.asarray(A) * np.asarray(B)).sum(1), np.float64).ravel()
 
+def _top_columns(S, m:int): # (rows, m) column numbers of each row's m largest values, in no order (torch's top-k: ~10x numpy's argpartition on wide rows)
+    import torch
+    if m >= S.shape[1]: return np.broadcast_to(np.arange(S.shape[1]), S.shape).copy()
+    return torch.topk(torch.from_numpy(np.ascontiguousarray(S)), m, dim=1, sorted=False).indices.numpy()
+
 def _exact_dots(Q, R, cols, block:int=64): # (m, c) float64 dot products of each query row Q[i] with the rows R[cols[i]], one row at a time
     out = np.empty(cols.shape, np.float64)
     for s in range(0, len(Q), block):
@@ -89,7 +95,7 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
         S = _dense(query_emb[s:s+batch_size] @ rt)
         L = _dense(lq[s:s+batch_size] @ lrt) if lr is not None else None # sparse products: row by row, exact
         if L is not None: S = (S + lw * L) / (1 + lw)
-        top = np.argpartition(-S, m_-1, axis=1)[:, :m_] if m_ < S.shape[1] else np.broadcast_to(np.arange(m_), S.shape).copy()
+        top = _top_columns(S, m_)
         if dense: # a BLAS product's rounding depends on how many rows it multiplies: score the candidates again, row by row
             ts = _exact_dots(np.asarray(query_emb[s:s+batch_size]), ref_emb, top)
             if L is not None: ts = (ts + lw * np.take_along_axis(L, top, 1).astype(np.float64)) / (1 + lw)
@@ -126,7 +132,7 @@ def vote(nb_codes:np.ndarray, # (m, pool) code ids of the neighbours, nearest fi
     return out_c, out_s
 
 # %% ../nbs/07b_vote.ipynb #vt019
-VOTE_GRID = {'n_vote': (10, 20, 40, 60, 100), 'temperature': (0.05, 0.1, 0.15, 0.2), 'posting_weight': (1, 2, 4, 8), 'lexical_weight': (0, 0.25, 0.5)}
+VOTE_GRID = {'n_vote': (10, 20, 40, 60, 100), 'temperature': (0.05, 0.1, 0.15, 0.2), 'posting_weight': (1, 2, 4, 8), 'onet_weight': (0.5, 1), 'lexical_weight': (0, 0.25, 0.5)}
 MAX_TITLE_CHARS = 1000 # longer titles are cut (the model reads only the first few dozen tokens anyway)
 POOL = 100 # neighbours fetched per title: the voters plus the ones that fill the list of k codes
 EVIDENCE = 3 # nearest reference titles shown as evidence
@@ -146,7 +152,7 @@ class Coder:
     model_name: str # the model that embeds titles ('' when `encode` is given)
     embeddings: object # (n refs, dim) unit rows; row i embeds refs.title[i]
     refs: pd.DataFrame # title, onet_code, onet_name, source
-    params: dict # n_vote, temperature, posting_weight, lexical_weight, calibration, threshold and the dev measurements
+    params: dict # n_vote, temperature, posting_weight, onet_weight, lexical_weight, calibration, threshold and the dev measurements
     encode: object = field(default=None, repr=False) # titles -> unit rows (default: the model's `encode_titles`)
     path: Path|None = None # where it is saved
     status: str = 'built' # 'built' (fitted now) or 'loaded' (read from `path`)
@@ -156,6 +162,7 @@ class Coder:
         self.codes = np.unique(ref_codes)
         self.ref_code = np.searchsorted(self.codes, ref_codes)
         self.is_posting = np.asarray(self.refs.source, dtype=str) == 'posting'
+        self.is_onet = np.asarray(self.refs.source, dtype=str) == 'onet'
         self.source_id = np.searchsorted(SOURCE_ORDER, np.array([FEATURE_SOURCE.get(s, s) for s in self.refs.source], dtype=str)) # 0 jitter, 1 posting, 2 seed (and O*NET titles)
         self.posting_counts = np.bincount(self.ref_code[self.is_posting], minlength=len(self.codes)) # how often each code is a posting's
         self.names = self.refs.drop_duplicates('onet_code').set_index('onet_code').onet_name.reindex(self.codes).to_numpy()
@@ -195,7 +202,7 @@ def code_ids(coder:Coder, # the coder
 
 # %% ../nbs/07b_vote.ipynb #vt027
 def _votes(coder, idx, sims, p, k):
-    w = np.where(coder.is_posting[idx], p.get('posting_weight', 1), 1.0)
+    w = np.where(coder.is_posting[idx], p.get('posting_weight', 1), np.where(coder.is_onet[idx], p.get('onet_weight', 1), 1.0)) # a weight per source: postings and O*NET titles
     return vote(coder.ref_code[idx], sims, p['n_vote'], p['temperature'], k, w)
 
 def coder_votes(coder:Coder, # the coder
@@ -223,7 +230,7 @@ def fit_vote(coder:Coder, # a coder (its params are not used)
              dev_keys:list, # normalised dev titles
              dev_emb, # (m, dim) their embeddings
              dev_codes, # (m,) their codes
-             grid:dict=VOTE_GRID # values to try for n_vote, temperature, posting_weight and lexical_weight (default 0)
+             grid:dict=VOTE_GRID # values to try for n_vote, temperature, posting_weight, onet_weight (default 1) and lexical_weight (default 0)
             ) -> tuple[dict, pd.DataFrame]: # the best settings, and every setting's dev acc@1 and acc@5
     "Choose the vote's settings on held-out titles."
     truth = code_ids(coder, dev_codes)[:, None]
@@ -232,13 +239,13 @@ def fit_vote(coder:Coder, # a coder (its params are not used)
         idx, sims = neighbours(coder.embeddings, dev_emb, max(POOL, max(grid['n_vote'])), lexical=coder.lexical(dev_keys, lw))
         for n in grid['n_vote']:
             for t in grid['temperature']:
-                for pw in grid['posting_weight'] if coder.is_posting.any() else (1,):
-                    ids, _ = _votes(coder, idx, sims, {'n_vote': n, 'temperature': t, 'posting_weight': pw}, 5)
-                    rows.append({'n_vote': n, 'temperature': t, 'posting_weight': pw, 'lexical_weight': lw,
+                for pw, ow in product(grid['posting_weight'] if coder.is_posting.any() else (1,), grid.get('onet_weight', (1,)) if coder.is_onet.any() else (1,)):
+                    ids, _ = _votes(coder, idx, sims, {'n_vote': n, 'temperature': t, 'posting_weight': pw, 'onet_weight': ow}, 5)
+                    rows.append({'n_vote': n, 'temperature': t, 'posting_weight': pw, 'onet_weight': ow, 'lexical_weight': lw,
                                  'acc@1': (ids[:, :1] == truth).mean(), 'acc@5': (ids == truth).any(1).mean()})
     table = pd.DataFrame(rows)
     best = table.loc[(table['acc@1'] + table['acc@5']).idxmax()]
-    return {'n_vote': int(best.n_vote), 'temperature': float(best.temperature), 'posting_weight': float(best.posting_weight),
+    return {'n_vote': int(best.n_vote), 'temperature': float(best.temperature), 'posting_weight': float(best.posting_weight), 'onet_weight': float(best.onet_weight),
             'lexical_weight': float(best.lexical_weight)}, table
 
 # %% ../nbs/07b_vote.ipynb #vt033

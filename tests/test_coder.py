@@ -314,3 +314,16 @@ def test_csv_output_neutralises_formulas_and_parquet_keeps_them(tmp_path, coder)
     assert not any(str(v).startswith(('=', '+', '-', '@', '\t', '\r')) for col in csv for v in csv[col])
     pq = pd.read_parquet(code_file(src, tmp_path/'out.parquet', coder=coder, progress=False)['out'])
     assert pq.title.tolist() == evil
+
+
+def test_building_a_coder_shows_its_stages(split, capsys):
+    "A coder build reports each stage on a progress bar (stderr), and stays quiet when asked."
+    from jobsim.models import TfidfEncoder
+    refs = reference_titles().sample(300, random_state=0)
+    dev = posting_part(split, 'dev').sample(40, random_state=0)
+    tf = TfidfEncoder().fit(refs.title)
+    make_coder(None, refs, dev, encode=lambda t: tf.encode(t, sparse=True), grid=SMALL_GRID, rerank=False, progress=True)
+    err = capsys.readouterr().err
+    assert 'building the coder' in err and '5/5' in err and 'calibrating' in err
+    make_coder(None, refs, dev, encode=lambda t: tf.encode(t, sparse=True), grid=SMALL_GRID, rerank=False, progress=False)
+    assert 'building the coder' not in capsys.readouterr().err

@@ -66,7 +66,7 @@ def test_validation_triplets_are_fixed(splits):
 def test_tiny_run_moves_anchors_towards_positives_saves_and_resumes(home, splits):
     sample = splits.train.sample(128, random_state=1).reset_index(drop=True)
     sp = splits._replace(train=sample)
-    m = train(tiny(loss='mnrl', max_steps=2, posting_anchors=False, style_rate=0.0), splits=sp, run='t', progress=False)   # jitter rows only: the pull is measured on them
+    m = train(tiny(loss='mnrl', max_steps=2, posting_anchors=False, style_rate=0.0, onet_rows=0), splits=sp, run='t', progress=False)   # jitter rows only: the pull is measured on them
     assert m['model_dir'] == str(fine_tuned_dir()) and m['steps'] == 2
     assert not list(fine_tuned_dir().parent.glob('.fine_tuned.*')), 'no temporary folder is left behind'
     saved = json.loads((run_dir('t')/'finetune'/'metrics.json').read_text())
@@ -74,7 +74,7 @@ def test_tiny_run_moves_anchors_towards_positives_saves_and_resumes(home, splits
     base, tuned = load_model(DEFAULT_MODEL, 'cpu'), load_model(m['model_dir'], 'cpu')
     assert mean_cos(tuned, sample) > mean_cos(base, sample) + 0.005
     assert last_checkpoint(run_dir('t')/'finetune') is not None
-    r = train(tiny(loss='mnrl', max_steps=4, posting_anchors=False, style_rate=0.0), splits=sp, run='t', resume=True, progress=False)
+    r = train(tiny(loss='mnrl', max_steps=4, posting_anchors=False, style_rate=0.0, onet_rows=0), splits=sp, run='t', resume=True, progress=False)
     assert r['resumed_from'] and r['resumed_from'].endswith('checkpoint-2') and r['steps'] == 4
 
 
@@ -168,11 +168,13 @@ def test_poisoned_taxonomy_titles_never_become_training_anchors(tmp_path, monkey
     poison = pd.DataFrame({'O*NET-SOC Code': '53-7062.00', 'Alternate Title': held.seed_title.map(clean_title).str.upper().tolist(), 'Short Title': 'n/a', 'Source(s)': '99'})
     pd.concat([alt, poison]).to_csv(f, sep='\t', index=False)
     monkeypatch.setenv('JOBSIM_DATA', str(data))
-    onet, desc = taxonomy_training_data(tiny(onet_rows=4000, description_rows=100), splits)
+    onet, desc, names = taxonomy_training_data(tiny(onet_rows=4000, description_rows=100, occupation_rows=2000), splits)
     keys = held_out_keys(splits)
-    assert len(onet) > 10_000 and not set(onet.key) & keys and desc
-    ot = OnlineTriplets(splits.train, with_negative=False, onet=onet, onet_rows=4000, descriptions=desc, description_rows=100, code_aware=True)
+    assert len(onet) > 10_000 and not set(onet.key) & keys and desc and names
+    ot = OnlineTriplets(splits.train, with_negative=False, onet=onet, onet_rows=4000, descriptions=desc, description_rows=100,
+                        occupation_titles=names, occupation_rows=2000, code_aware=True)
     for epoch in range(4):
         ot.redraw(epoch)
-        anchors = {normalise_title(a) for a in ot.anchors[ot.kinds == 3]}
+        seeds = set(ot.pool.title) # occupation rows also draw training seed titles, which may share a key with a held-out seed: the split's matter, not the taxonomy's
+        anchors = {normalise_title(a) for a in ot.anchors[ot.kinds == 3]} | {normalise_title(a) for a in ot.anchors[ot.kinds == 5] if a not in seeds}
         assert not anchors & keys, f'epoch {epoch}: {sorted(anchors & keys)[:3]} reached training'
