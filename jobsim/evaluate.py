@@ -22,8 +22,8 @@ log = get_logger('jobsim.evaluate')
 # %% auto #0
 __all__ = ['log', 'SPLITS', 'POSTING_PART_OF', 'OOD_KEYS', 'TAXONOMY_KEYS', 'check_split', 'evaluation_data', 'precision_and_ap',
            'neighbour_metrics', 'ood_metrics', 'ood_composite', 'title_similarity_set', 'title_similarity_metrics',
-           'occupation_neighbour_metrics', 'evaluate_model', 'ir_evaluator_metrics', 'metrics_table', 'default_models',
-           'evaluate_cli']
+           'occupation_neighbour_metrics', 'taxonomy_metrics', 'evaluate_model', 'ir_evaluator_metrics',
+           'metrics_table', 'default_models', 'evaluate_cli']
 
 # %% ../nbs/02a_evaluate.ipynb #c050
 SPLITS = ('train', 'val', 'test')
@@ -177,6 +177,15 @@ def occupation_neighbour_metrics(model, # an encoder (a matcher has no vectors: 
     keep = rel.any(1)
     return {f'occupation_p@{k}': precision_and_ap(s[keep], rel[keep], k)[f'p@{k}'], 'n_occupations': int(keep.sum())}
 
+def taxonomy_metrics(model, # an encoder or a matcher
+                     df:pd.DataFrame, # the split's rows: seed_title, onet_code
+                     split:str='test', # 'val' or 'test'
+                     batch_size:int=256 # titles per encoding batch
+                    ) -> dict: # `title_similarity_metrics` and `occupation_neighbour_metrics` together
+    "Both taxonomy checks of one model on one split, the taxonomy's titles read once."
+    tt = onet_titles()
+    return {**title_similarity_metrics(model, df, split, tt, batch_size), **occupation_neighbour_metrics(model, df, split, tt, batch_size=batch_size)}
+
 # %% ../nbs/02a_evaluate.ipynb #c052
 def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `load_encoder`
                    split:str='test', # 'train', 'val' or 'test'
@@ -201,10 +210,7 @@ def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `loa
     out.update(triplet_metrics(scorer, df, seed=seed, batch_size=batch_size))
     out.update(posting_onet_metrics(scorer, postings, seeds, batch_size=batch_size))
     if ood: out.update(ood_metrics(scorer, df, split, run, load_seeds() if sample else seeds, 5*int(sample) if sample else None, seed, batch_size))
-    if taxonomy and split in ('val', 'test'):
-        tt = onet_titles()
-        out.update(title_similarity_metrics(scorer, df, split, tt, batch_size))
-        out.update(occupation_neighbour_metrics(scorer, df, split, tt, batch_size=batch_size))
+    if taxonomy and split in ('val', 'test'): out.update(taxonomy_metrics(scorer, df, split, batch_size))
     out['seconds'] = round(time.perf_counter() - t0, 2)
     return out
 

@@ -263,11 +263,11 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     src = load_model(cfg.base_model, device=get_device())
     model = _fresh_copy(src)
     if cfg.max_seq_length: model.max_seq_length = cfg.max_seq_length
+    share = len(train_df) / len(splits.train) # a sample of the jitter takes the same share of the postings and of the taxonomy rows
     with main_process_first(): posts, style = extra_training_data(cfg, run)
-    if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * len(train_df) / len(splits.train))), cfg.seed)   # a sample of the jitter takes the same share of postings
+    if posts is not None and cfg.train_rows: posts = _sample(posts, max(1, round(len(posts) * share)), cfg.seed)
     if posts is not None and cfg.posting_repeats > 1: posts = pd.concat([posts] * cfg.posting_repeats, ignore_index=True)
     with main_process_first(): onet, descriptions, occupation_titles = taxonomy_training_data(cfg, splits)
-    share = len(train_df) / len(splits.train) # a sample of the jitter takes the same share of the taxonomy rows
     n = {k: round(getattr(cfg, k) * share) for k in ('onet_rows', 'description_rows', 'occupation_rows')}
     triplets = OnlineTriplets(train_df, cfg.hard_negatives, cfg.hard_k, with_negative=cfg.loss == 'triplet' or cfg.hard_negatives, seed=cfg.seed,
                               postings=posts, code_pairs=cfg.code_pairs, style=style, style_rate=cfg.style_rate, code_aware=cfg.code_aware,

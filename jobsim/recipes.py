@@ -12,7 +12,7 @@ from .core import run_dir, get_device, get_logger
 from .data import get_splits
 from .models import load_model, DEFAULT_MODEL
 from .metrics import retrieval_metrics, MemoEncoder
-from .evaluate import ood_metrics, ood_composite, OOD_KEYS, title_similarity_metrics, occupation_neighbour_metrics
+from .evaluate import ood_metrics, ood_composite, OOD_KEYS, taxonomy_metrics
 from .trainset import TrainConfig, OnlineTriplets, default_config
 from .finetune import make_loss, train
 log = get_logger('jobsim.recipes')
@@ -46,7 +46,7 @@ def dev_scores(model, # a SentenceTransformer (or any encoder)
                run:str='default', # run whose splits and posting split are used
                split:str='val', # 'val' (with the posting dev part) to choose; 'test' only to report
                sample:int|None=None, # evaluate on this many seed titles of the split (None: all)
-               taxonomy:bool=True # also the taxonomy checks: title MAP (`title_similarity_metrics`) and occupation P@5
+               taxonomy:bool=True # also the taxonomy checks (`taxonomy_metrics`): title MAP and occupation P@5
               ) -> dict: # in-distribution recall@1 / mrr@10, the `OOD_KEYS` metrics, their composite, and title_map / occupation_p@5
     "In-distribution retrieval, the out-of-distribution metrics of one model with the composite to choose by, and the taxonomy checks."
     df = getattr(get_splits(run_dir(run)), split)
@@ -54,9 +54,7 @@ def dev_scores(model, # a SentenceTransformer (or any encoder)
     enc = MemoEncoder(model)
     r, o = retrieval_metrics(enc, df), ood_metrics(enc, df, split, run_dir(run), sample=5*sample if sample else None)
     out = {'recall@1': r['recall@1'], 'mrr@10': r['mrr@10'], **{k: o[k] for k in OOD_KEYS}, 'composite': ood_composite(o)}
-    if taxonomy and split != 'train':
-        out['title_map'] = title_similarity_metrics(enc, df, split)['title_map']
-        out['occupation_p@5'] = occupation_neighbour_metrics(enc, df, split)['occupation_p@5']
+    if taxonomy and split != 'train': out.update({k: v for k, v in taxonomy_metrics(enc, df, split).items() if k in ('title_map', 'occupation_p@5')})
     return out
 
 # %% ../nbs/04a_recipes.ipynb #r004

@@ -179,15 +179,13 @@ class OnlineTriplets:
         if onet is not None and onet_rows > 0:
             c = t.onet_code.astype(str).to_numpy()[rng.choice(len(t), onet_rows, replace=onet_rows > len(t))] if len(t) else np.array([], str)
             anchors.append(np.full(len(c), '', object)); fixed.append(np.full(len(c), None)); codes.append(c); kinds.append(np.full(len(c), 3))
-        if descriptions and description_rows > 0:
-            have = sorted(set(self.by_code) & set(descriptions))
-            c = np.array(have)[rng.choice(len(have), description_rows, replace=description_rows > len(have))] if have else np.array([], str)
-            anchors.append(np.full(len(c), '', object)); fixed.append(np.array([descriptions[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), 4))
-        if occupation_titles and occupation_rows > 0:
-            have = sorted(set(self.by_code) & set(occupation_titles))
-            c = np.array(have)[rng.choice(len(have), occupation_rows, replace=occupation_rows > len(have))] if have else np.array([], str)
-            anchors.append(np.full(len(c), '', object)); fixed.append(np.array([occupation_titles[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), 5))
-            self.titles_of_code = {k: np.concatenate([v, self.onet_by_code.get(k, np.array([], object))]) for k, v in self.by_code.items()} # what an occupation row's anchor is drawn from
+        self.anchor_pool = {4: self.by_code, # what a code-level row's anchor is drawn from: a description's, a training seed title;
+                            5: {k: np.concatenate([v, self.onet_by_code.get(k, np.array([], object))]) for k, v in self.by_code.items()}} # an occupation title's, also its O*NET titles
+        for texts, n, kind in ((descriptions, description_rows, 4), (occupation_titles, occupation_rows, 5)): # rows whose positive is fixed per code
+            if not texts or n <= 0: continue
+            have = sorted(set(self.by_code) & set(texts))
+            c = np.array(have)[rng.choice(len(have), n, replace=n > len(have))] if have else np.array([], str)
+            anchors.append(np.full(len(c), '', object)); fixed.append(np.array([texts[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), kind))
         self.base_anchors, self.fixed_pos = np.concatenate(anchors).astype(object), np.concatenate(fixed)
         self.codes, self.kinds = np.concatenate(codes), np.concatenate(kinds)
         self.epoch, self.negatives = None, None
@@ -199,10 +197,8 @@ class OnlineTriplets:
         self.anchors, self.positives = self.base_anchors.copy(), self.fixed_pos.copy()
         for i in np.flatnonzero(self.kinds == 3): # a fresh taxonomy title of the slot's code
             t = self.onet_by_code[self.codes[i]]; self.anchors[i] = t[rng.integers(len(t))]
-        for i in np.flatnonzero(self.kinds == 4): # a seed title of the code, its description fixed
-            s = self.by_code[self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
-        for i in np.flatnonzero(self.kinds == 5): # a title of the code, its occupation's title fixed
-            s = self.titles_of_code[self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
+        for i in np.flatnonzero(self.kinds >= 4): # a title of the code, its description or occupation title fixed
+            s = self.anchor_pool[self.kinds[i]][self.codes[i]]; self.anchors[i] = s[rng.integers(len(s))]
         for i in np.flatnonzero((self.kinds > 0) & (self.kinds < 4)):
             choices = self.by_code[self.codes[i]]
             if self.kinds[i] == 2: choices = choices[choices != self.anchors[i]]
