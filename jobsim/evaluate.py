@@ -16,23 +16,17 @@ from .style import style_from_split, posting_style_set
 from .models import load_model, trained_models, fine_tuned_base, DEFAULT_MODEL
 from fastcore.script import call_parse, store_true
 from .metrics import (embed, is_matcher, title_scores, check_pairs, corpus_titles, retrieval_metrics, triplet_metrics,
-                            posting_onet_metrics, load_encoder, model_label, MemoEncoder)
+                            posting_onet_metrics, load_encoder, encoder_label, MemoEncoder)
 log = get_logger('jobsim.evaluate')
 
 # %% auto #0
-__all__ = ['log', 'SPLITS', 'POSTING_PART_OF', 'OOD_KEYS', 'TAXONOMY_KEYS', 'check_split', 'evaluation_data', 'precision_and_ap',
+__all__ = ['log', 'SPLITS', 'POSTING_PART_OF', 'OOD_KEYS', 'TAXONOMY_KEYS', 'evaluation_data', 'precision_and_ap',
            'neighbour_metrics', 'ood_metrics', 'ood_composite', 'title_similarity_set', 'title_similarity_metrics',
            'occupation_neighbour_metrics', 'taxonomy_metrics', 'evaluate_model', 'ir_evaluator_metrics',
            'metrics_table', 'default_models', 'evaluate_cli']
 
 # %% ../nbs/02a_evaluate.ipynb #c050
 SPLITS = ('train', 'val', 'test')
-
-def check_split(split:str # a split's name
-               ) -> str: # the name, when it is one of `SPLITS`
-    "A clear error for a split that does not exist."
-    if split not in SPLITS: raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    return split
 
 def evaluation_data(split:str='test', # 'train', 'val' or 'test'
                     run=None, # run name or folder holding the splits (default: the default run, else a fresh split)
@@ -42,7 +36,7 @@ def evaluation_data(split:str='test', # 'train', 'val' or 'test'
                     seeds:pd.DataFrame|None=None # seed titles the postings are matched against (default: `load_seeds()`)
                    ) -> tuple: # (split rows, postings, seeds)
     "The rows, postings and seed titles one evaluation runs on, sampled when asked."
-    check_split(split)
+    check_choice('split', split, SPLITS)
     if sample is not None and int(sample) < 1: raise ValueError(f'sample must be a positive number of seed titles, got {sample}')
     df = getattr(get_splits(run_folder(run)), split)
     postings = load_postings() if postings is None else postings
@@ -143,10 +137,11 @@ def title_similarity_metrics(model, # an encoder or a matcher
                              df:pd.DataFrame, # the split's rows: seed_title, onet_code
                              split:str='test', # 'val' or 'test'
                              titles:pd.DataFrame|None=None, # `onet_titles()` (default: loaded here)
-                             batch_size:int=256 # titles per encoding batch
+                             batch_size:int=256, # titles per encoding batch
+                             title_set:tuple|None=None # `title_similarity_set(df, split, titles)`, when already built
                             ) -> dict: # title_map, title_p@10, n_title_queries, n_title_pool
     "Seed titles rank held-out O*NET titles; those of the same occupation are relevant: MAP and P@10."
-    q, pool = title_similarity_set(df, split, titles)
+    q, pool = title_set or title_similarity_set(df, split, titles)
     rel = np.array([[c in codes for codes in pool.codes] for c in q.onet_code])
     q, rel = q[rel.any(1)], rel[rel.any(1)]
     s = np.asarray(title_scores(model, q.title.tolist(), pool.title.tolist(), batch_size), dtype=np.float32)
@@ -160,11 +155,12 @@ def occupation_neighbour_metrics(model, # an encoder (a matcher has no vectors: 
                                  titles:pd.DataFrame|None=None, # `onet_titles()` (default: loaded here)
                                  related:pd.DataFrame|None=None, # `related_occupations()` (default: loaded here)
                                  k:int=5, # precision cut-off
-                                 batch_size:int=256 # titles per encoding batch
+                                 batch_size:int=256, # titles per encoding batch
+                                 title_set:tuple|None=None # `title_similarity_set(df, split, titles)`, when already built
                                 ) -> dict: # occupation_p@5, n_occupations
     "Each occupation's nearest occupations by the centroid of its held-out titles, against O*NET's related occupations."
     if is_matcher(model): return {f'occupation_p@{k}': float('nan'), 'n_occupations': 0}
-    q, pool = title_similarity_set(df, split, titles)
+    q, pool = title_set or title_similarity_set(df, split, titles)
     rows = pd.concat([q.rename(columns={'onet_code': 'code'}), pool.explode('codes').rename(columns={'codes': 'code'})], ignore_index=True)
     e = embed(model, rows.title.tolist(), batch_size)
     cent = pd.DataFrame(e).groupby(rows.code.to_numpy()).mean()
@@ -182,9 +178,9 @@ def taxonomy_metrics(model, # an encoder or a matcher
                      split:str='test', # 'val' or 'test'
                      batch_size:int=256 # titles per encoding batch
                     ) -> dict: # `title_similarity_metrics` and `occupation_neighbour_metrics` together
-    "Both taxonomy checks of one model on one split, the taxonomy's titles read once."
-    tt = onet_titles()
-    return {**title_similarity_metrics(model, df, split, tt, batch_size), **occupation_neighbour_metrics(model, df, split, tt, batch_size=batch_size)}
+    "Both taxonomy checks of one model on one split, on one set of queries and pool."
+    ts = title_similarity_set(df, split)
+    return {**title_similarity_metrics(model, df, split, batch_size=batch_size, title_set=ts), **occupation_neighbour_metrics(model, df, split, batch_size=batch_size, title_set=ts)}
 
 # %% ../nbs/02a_evaluate.ipynb #c052
 def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `load_encoder`
@@ -205,7 +201,7 @@ def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `loa
     model = load_encoder(str(model_or_name)) if name is not None else model_or_name
     scorer = model if is_matcher(model) else MemoEncoder(model)
     t0 = time.perf_counter()
-    out = {'model': model_label(model, name and str(name)), 'split': split, 'corpus': corpus if isinstance(corpus, str) else 'custom'}
+    out = {'model': encoder_label(model, name and str(name)), 'split': split, 'corpus': corpus if isinstance(corpus, str) else 'custom'}
     out.update(retrieval_metrics(scorer, df, corpus, batch_size=batch_size))
     out.update(triplet_metrics(scorer, df, seed=seed, batch_size=batch_size))
     out.update(posting_onet_metrics(scorer, postings, seeds, batch_size=batch_size))
@@ -262,7 +258,7 @@ def evaluate_cli(model:str=None, # model name, hub id, folder, 'tfidf' or 'fuzzy
                  outside:store_true=False # allow an absolute --run folder outside the artifacts folder
                 ):
     "Evaluate models on a split: title retrieval, triplet accuracy, posting -> O*NET code, the taxonomy checks; the full test run updates the model card."
-    check_numbers(sample=sample, seed=seed); check_split(split); check_choice('--corpus', corpus, ('split', 'all'))
+    check_numbers(sample=sample, seed=seed); check_choice('--split', split, SPLITS); check_choice('--corpus', corpus, ('split', 'all'))
     out_dir = run_dir(run, outside=outside)/'evaluate'   # checked before any model loads
     models = [model] if model else default_models()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ log = get_logger('jobsim.metrics')
 # %% auto #0
 __all__ = ['log', 'BASELINES', 'embed', 'is_matcher', 'title_scores', 'pair_scores', 'true_ranks', 'check_pairs', 'corpus_titles',
            'rank_metrics', 'retrieval_metrics', 'rank_queries', 'sample_negatives', 'triplet_metrics',
-           'posting_onet_metrics', 'tfidf_baseline', 'FuzzyMatcher', 'load_encoder', 'model_label', 'MemoEncoder']
+           'posting_onet_metrics', 'tfidf_baseline', 'FuzzyMatcher', 'load_encoder', 'encoder_label', 'MemoEncoder']
 
 # %% ../nbs/02_metrics.ipynb #c007
 def embed(model, # an encoder: `encode(list[str]) -> array`
@@ -268,7 +268,7 @@ def load_encoder(name:str, # 'tfidf', 'fuzzy', or a model name / hub id / folder
     if str(name).lower() in BASELINES: return BASELINES[str(name).lower()]()
     return load_model(str(name), device=device)
 
-def model_label(model, # a loaded model
+def encoder_label(model, # a loaded model
                 name:str|None=None # the name it was loaded by, if any
                ) -> str:
     "A readable name for tables: the name given, a baseline's name, or the model's own path/id."

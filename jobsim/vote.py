@@ -63,6 +63,11 @@ def _top_columns(S, m:int): # (rows, m) column numbers of each row's m largest v
     if m >= S.shape[1]: return np.broadcast_to(np.arange(S.shape[1]), S.shape).copy()
     return torch.topk(torch.from_numpy(np.ascontiguousarray(S)), m, dim=1, sorted=False).indices.numpy()
 
+def _lexical_scores(R, Q): # (m, n refs) float32 dot products of query rows Q with the sparse reference rows R, each entry summed over the reference's own terms in one order, whatever the other queries
+    import scipy.sparse as sp, torch
+    Qt = Q.T.toarray() if sp.issparse(Q) else np.asarray(Q).T # a sparse x dense product: about twice as fast as sparse x sparse with a nearly dense result, and the same sums
+    return torch.from_numpy(np.asarray(sp.csr_matrix(R) @ Qt, np.float32)).T.contiguous().numpy() # rows in order for the blend (torch's transposing copy: ~4x numpy's)
+
 def _exact_dots(Q, R, cols, block:int=64): # (m, c) float64 dot products of each query row Q[i] with the rows R[cols[i]], one row at a time
     out = np.empty(cols.shape, np.float64)
     for s in range(0, len(Q), block):
@@ -89,12 +94,12 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
     if lr is not None and (lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]):
         raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
     transpose = lambda M: M.T.tocsr() if sp.issparse(M) else M.T
-    rt, lrt = transpose(ref_emb), (transpose(lr) if lr is not None else None)
+    rt = transpose(ref_emb)
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
         S = _dense(query_emb[s:s+batch_size] @ rt)
-        L = _dense(lq[s:s+batch_size] @ lrt) if lr is not None else None # sparse products: row by row, exact
-        if L is not None: S = (S + lw * L) / (1 + lw)
+        L = _lexical_scores(lr, lq[s:s+batch_size]) if lr is not None else None
+        if L is not None: S += lw * L; S /= 1 + lw # in place: the same sums as (S + lw L) / (1 + lw)
         top = _top_columns(S, m_)
         if dense: # a BLAS product's rounding depends on how many rows it multiplies: score the candidates again, row by row
             ts = _exact_dots(np.asarray(query_emb[s:s+batch_size]), ref_emb, top)

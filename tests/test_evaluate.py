@@ -129,7 +129,7 @@ def test_evaluate_model_sample_is_small_and_complete():
               'post_acc@1', 'post_acc@5', 'post_major_acc@1', 'style_recall@1', 'style_mrr@10', 'neigh_p@5', 'neigh_map'):
         assert 0 <= r[k] <= 1 or k in ('margin', 'cos_neg'), k
     assert 15 < r['post_n_postings'] <= 25 and r['n_style_queries'] == 15   # 5x the sample of posting test titles (less those whose code has no seed title), 3 rewrites per seed title
-    with pytest.raises(ValueError, match="split must be 'train', 'val' or 'test'"): evaluate_model('tfidf', split='dev')
+    with pytest.raises(ValueError, match="split must be one of train, val, test, got 'dev'"): evaluate_model('tfidf', split='dev')
 
 
 def run_cli(*args):
@@ -149,7 +149,7 @@ def test_cli_evaluate_prints_the_table_and_writes_json(home):
 def test_cli_evaluate_bad_split_is_an_error_not_a_traceback(home):
     r = run_cli('evaluate', '--model', 'tfidf', '--split', 'dev')
     assert r.returncode == 1
-    assert r.stderr.strip().endswith("error: split must be 'train', 'val' or 'test', got 'dev'")
+    assert r.stderr.strip().endswith("error: --split must be one of train, val, test, got 'dev'")
 
 
 def test_cli_compare_saves_table_and_charts_with_a_skipped_row(home):
