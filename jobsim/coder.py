@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np, pandas as pd
+from tqdm.auto import tqdm
 from .core import artifact_path, run_folder, get_logger
 from .data import get_posting_split, posting_part, normalise_title
 from .models import main_model
@@ -39,7 +40,6 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
                progress:bool|None=None # progress bar while embedding the references
               ) -> Coder:
     "Embed the references, then fit the vote, the calibration and the threshold on the dev titles."
-    from tqdm.auto import tqdm
     if refs.empty: raise ValueError('the coder needs at least one reference title')
     if dev.empty: raise ValueError('the coder needs dev titles with codes to calibrate on')
     progress = len(refs) >= 1000 if progress is None else progress

@@ -193,7 +193,7 @@ def evaluate_model(model_or_name, # a loaded encoder/matcher, or a name for `loa
                    seeds:pd.DataFrame|None=None, # seed titles the postings are matched against (default: `load_seeds()`)
                    batch_size:int=256, # titles per encoding batch
                    ood:bool=True, # also the out-of-distribution metrics (`ood_metrics`)
-                   taxonomy:bool=True # also the taxonomy checks (`title_similarity_metrics`, `occupation_neighbour_metrics`) on 'val' and 'test'
+                   taxonomy:bool=True # also the taxonomy checks (`taxonomy_metrics`) on 'val' and 'test'
                   ) -> dict: # model, split, corpus, every metric and its counts, seconds
     "Retrieval, triplet and posting metrics of one model on one split, the out-of-distribution ones and the taxonomy checks."
     df, postings, seeds = evaluation_data(split, run, sample, seed, postings, seeds)

@@ -16,6 +16,7 @@ from .style import style_from_split
 from .models import load_model, encode_titles
 from .metrics import rank_metrics
 from .modelcard import write_model_card
+from .onet import training_titles, occupations, first_sentence, related_occupations
 from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_training_data,
                              OnlineTriplets, val_triplets)
 log = get_logger('jobsim.finetune')
@@ -214,7 +215,6 @@ def taxonomy_training_data(cfg:TrainConfig, # the run's settings
                           ) -> tuple: # (trainable O*NET titles, code -> first sentence of its description, code -> occupation title); each None unless asked for
     "The taxonomy's titles that may be trained on, its occupations' descriptions and titles, when the config asks for them."
     if not (cfg.onet_rows or cfg.description_rows or cfg.occupation_rows): return None, None, None
-    from jobsim.onet import training_titles, occupations, first_sentence
     occ = occupations()
     desc = occ.description.map(first_sentence).to_dict() if cfg.description_rows else None
     names = occ.title.to_dict() if cfg.occupation_rows else None
@@ -224,7 +224,6 @@ def related_blocks(cfg:TrainConfig # the run's settings
                   ) -> dict|None: # O*NET code -> its `cfg.related_k` closest related codes, or None
     "What code-aware batches keep apart besides equal codes: O*NET's closest related occupations of each code."
     if not cfg.related_k: return None
-    from jobsim.onet import related_occupations
     r = related_occupations(); r = r[r['rank'] <= cfg.related_k]
     return r.groupby('onet_code').related_code.agg(set).to_dict()
 

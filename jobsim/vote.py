@@ -93,8 +93,7 @@ def neighbours(ref_emb, # (n refs, dim) unit rows: a numpy array or a scipy spar
     lr, lq, lw = lexical if lexical is not None and lexical[2] > 0 else (None, None, 0.)
     if lr is not None and (lq.shape[0] != query_emb.shape[0] or lr.shape[0] != ref_emb.shape[0]):
         raise ValueError(f'the lexical rows ({lq.shape[0]} queries, {lr.shape[0]} references) do not match the dense ones ({query_emb.shape[0]}, {ref_emb.shape[0]})')
-    transpose = lambda M: M.T.tocsr() if sp.issparse(M) else M.T
-    rt = transpose(ref_emb)
+    rt = ref_emb.T.tocsr() if sp.issparse(ref_emb) else ref_emb.T
     idx, sims = np.empty((query_emb.shape[0], n), np.int64), np.empty((query_emb.shape[0], n), np.float32)
     for s in range(0, query_emb.shape[0], batch_size):
         S = _dense(query_emb[s:s+batch_size] @ rt)
