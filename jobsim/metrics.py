@@ -269,8 +269,8 @@ def load_encoder(name:str, # 'tfidf', 'fuzzy', or a model name / hub id / folder
     return load_model(str(name), device=device)
 
 def encoder_label(model, # a loaded model
-                name:str|None=None # the name it was loaded by, if any
-               ) -> str:
+                  name:str|None=None # the name it was loaded by, if any
+                 ) -> str:
     "A readable name for tables: the name given, a baseline's name, or the model's own path/id."
     if name: return str(name)
     if isinstance(model, MemoEncoder): model = model.model
