@@ -22,10 +22,10 @@ from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_tra
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
-__all__ = ['log', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss', 'world_size',
-           'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'save_atomic',
-           'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data', 'related_blocks',
-           'CodeAwareTrainer', 'train', 'train_cli']
+__all__ = ['log', 'PROXY_SCALE', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss',
+           'code_directions', 'CodeProxyLoss', 'world_size', 'is_main_process', 'main_process_first', 'training_args',
+           'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data',
+           'taxonomy_training_data', 'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -99,16 +99,55 @@ class TitleEvaluator(SentenceEvaluator):
 
 # %% ../nbs/04_finetune.ipynb #c027
 def make_loss(model, # the SentenceTransformer being trained
-              cfg:TrainConfig # `loss`, `distance`, `margin`
+              cfg:TrainConfig, # `loss`, `distance`, `margin`, `proxy_weight`
+              triplets:OnlineTriplets|None=None # the training rows: the code-proxy term takes its codes from them
              ):
-    "The training loss object named by `cfg.loss`."
+    "The training loss object named by `cfg.loss` (MNRL with the code-proxy term when `cfg.proxy_weight` is set)."
     from sentence_transformers.sentence_transformer import losses
+    if cfg.loss == 'mnrl' and cfg.proxy_weight:
+        if triplets is None: raise ValueError('the code-proxy term needs the training rows: pass triplets')
+        return CodeProxyLoss(model, code_directions(model, triplets), cfg.proxy_weight)
     if cfg.loss == 'mnrl': return losses.MultipleNegativesRankingLoss(model)
     if cfg.loss == 'triplet':
         metric = {'cosine': losses.TripletDistanceMetric.COSINE, 'euclidean': losses.TripletDistanceMetric.EUCLIDEAN}.get(cfg.distance)
         if metric is None: raise ValueError(f'unknown distance {cfg.distance!r}: use one of {", ".join(DISTANCES)}')
         return losses.TripletLoss(model, distance_metric=metric, triplet_margin=cfg.margin)
     raise ValueError(f'unknown loss {cfg.loss!r}: use one of {", ".join(LOSSES)}')
+
+# %% ../nbs/04_finetune.ipynb #x002
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking import embed_columns
+
+PROXY_SCALE = 20. # cosine -> logit scale of the code-proxy softmax (MNRL's own default scale)
+
+def code_directions(model, # the model before training
+                    triplets:OnlineTriplets # training rows: their `code_list` and seed-title `pool`
+                   ) -> 'torch.Tensor': # (codes, dim) float32, unit rows in `triplets.code_list` order
+    "One direction per O*NET code of the training rows: the unit mean of `model`'s embeddings of the code's training seed titles."
+    import torch
+    pool = triplets.pool[triplets.pool.onet_code.isin(triplets.code_list)]
+    e = encode_titles(model, pool.title.tolist(), progress=False)
+    sums = np.zeros((len(triplets.code_list), e.shape[1]), np.float32)
+    np.add.at(sums, np.searchsorted(triplets.code_list, pool.onet_code.to_numpy()), e)
+    return torch.nn.functional.normalize(torch.from_numpy(sums), dim=-1)
+
+class CodeProxyLoss(MultipleNegativesRankingLoss):
+    "MNRL plus `weight` times a softmax of each anchor over fixed code directions, its own code's to come first."
+    def __init__(self, model, # the SentenceTransformer being trained
+                 proxies, # (codes, dim) unit directions, row i for the rows whose label is i (`code_directions`)
+                 weight:float=1., # weight of the proxy term beside MNRL
+                 scale:float=PROXY_SCALE # cosine -> logit scale of the softmax
+                ):
+        super().__init__(model)
+        self.register_buffer('proxies', proxies, persistent=False) # fixed: never a parameter the optimizer moves
+        self.weight, self.proxy_scale = weight, scale
+
+    def forward(self, sentence_features, labels):
+        import torch
+        emb = embed_columns(self.model, sentence_features)
+        anchors = torch.nn.functional.normalize(emb[0], dim=-1)
+        logits = self.proxy_scale * anchors @ self.proxies.to(anchors.device).T
+        return self.compute_loss_from_embeddings(emb, labels) + self.weight * torch.nn.functional.cross_entropy(logits, labels.long().to(anchors.device))
 
 # %% ../nbs/04_finetune.ipynb #d002
 def world_size() -> int: # processes training together: WORLD_SIZE, set by torchrun and accelerate launch; 1 otherwise
@@ -275,7 +314,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     if triplets.hard: triplets.redraw(0, model)
     evaluator = TitleEvaluator(val_triplets(val_anchors, cfg.val_negatives, cfg.seed), batch_size=max(cfg.batch_size, 256))
     trainer = CodeAwareTrainer(model=model, args=training_args(cfg, out_dir, len(triplets), progress),
-        train_dataset=triplets.dataset(), loss=make_loss(model, cfg), evaluator=evaluator, callbacks=[RedrawNegatives(triplets)])
+        train_dataset=triplets.dataset(labels=cfg.proxy_weight > 0), loss=make_loss(model, cfg, triplets), evaluator=evaluator, callbacks=[RedrawNegatives(triplets)])
     trainer.codes = triplets.codes if cfg.code_aware and cfg.loss == 'mnrl' else None
     with main_process_first(): trainer.related = related_blocks(cfg)
     a = trainer.args
@@ -351,6 +390,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               description_rows:int=None, # rows per epoch pairing a seed title with its occupation's O*NET description (0: none)
               occupation_rows:int=None, # rows per epoch pairing a title of an occupation with its O*NET occupation title (0: none)
               related_k:int=None, # code-aware batches also keep out each code's closest related O*NET occupations, this many (0: none)
+              proxy_weight:float=None, # weight of the code-proxy term beside MNRL: each anchor against one fixed direction per O*NET code (0: none)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>` (or an absolute folder)
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned); never a folder of other files unless --overwrite
               resume:bool=False, # continue from the run's last checkpoint
@@ -362,7 +402,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
                          posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware,
-                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k)
+                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k, proxy_weight=proxy_weight)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet, overwrite=overwrite, outside=outside)
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")

@@ -49,6 +49,7 @@ class TrainConfig:
     description_rows:int = 0 # rows per epoch pairing a training seed title with its occupation's O*NET description
     occupation_rows:int = 0 # rows per epoch pairing a title of an occupation (training seed or O*NET title) with the occupation's O*NET title
     related_k:int = 0 # code-aware MNRL batches also keep out each code's closest related O*NET occupations, this many by O*NET's rank (0: none)
+    proxy_weight:float = 0. # weight of the code-proxy term added to MNRL: each anchor's softmax over one learned direction per O*NET code (0: none)
     seed:int = 42 # one seed for the split draws, negatives and torch
     def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 
@@ -90,6 +91,8 @@ def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `
         if getattr(cfg, f) < 0: raise ValueError(f'{f} is a number of rows per epoch, 0 or more, got {getattr(cfg, f)}')
     if not 0 <= cfg.related_k <= 20: raise ValueError(f'related_k counts O*NET related occupations, 0 to 20, got {cfg.related_k}')
     if cfg.related_k and not (cfg.code_aware and cfg.loss == 'mnrl'): raise ValueError('related_k shapes code-aware MNRL batches: it needs code_aware=True and loss mnrl')
+    if cfg.proxy_weight < 0: raise ValueError(f'proxy_weight weighs the code-proxy term, 0 or more, got {cfg.proxy_weight}')
+    if cfg.proxy_weight and cfg.loss != 'mnrl': raise ValueError('proxy_weight adds a term to the MNRL loss: it needs loss mnrl')
     if cfg.posting_repeats < 1: raise ValueError(f'posting_repeats must be at least 1, got {cfg.posting_repeats}')
     if not 0 <= cfg.style_rate <= 1: raise ValueError(f'style_rate is a share of the anchors, between 0 and 1, got {cfg.style_rate}')
     if cfg.code_aware and cfg.loss == 'mnrl' and train.onet_code.nunique() < cfg.batch_size: raise ValueError(f'code-aware batches of {cfg.batch_size} need at least {cfg.batch_size} O*NET codes in the training set, it has {train.onet_code.nunique()}')
@@ -188,6 +191,7 @@ class OnlineTriplets:
             anchors.append(np.full(len(c), '', object)); fixed.append(np.array([texts[x] for x in c], object)); codes.append(c); kinds.append(np.full(len(c), kind))
         self.base_anchors, self.fixed_pos = np.concatenate(anchors).astype(object), np.concatenate(fixed)
         self.codes, self.kinds = np.concatenate(codes), np.concatenate(kinds)
+        self.code_list = np.unique(self.codes) # the codes of the rows, sorted: a row's `label` is its code's place here
         self.epoch, self.negatives = None, None
         self.redraw(0) if not hard else self._draw_rows(0)
 
@@ -224,13 +228,17 @@ class OnlineTriplets:
         idx = [int(i) for i in batch['anchor']]
         out = {'anchor': [self.anchors[i] for i in idx], 'positive': [self.positives[i] for i in idx]}
         if 'negative' in batch: out['negative'] = [self.negatives[i] for i in idx]
+        if 'label' in batch: out['label'] = batch['label']
         return out
 
-    def dataset(self):
-        "A `datasets.Dataset` of (anchor, positive[, negative]) that reads the current draw."
+    def dataset(self, labels:bool=False # add a `label` column: each row's O*NET code as its place in `code_list` (what the code-proxy loss reads)
+               ):
+        "A `datasets.Dataset` of (anchor, positive[, negative][, label]) that reads the current draw."
         from datasets import Dataset
         ids = [str(i) for i in range(len(self.anchors))]
-        ds = Dataset.from_dict({'anchor': ids, 'positive': ids} | ({'negative': ids} if self.with_negative else {}))
+        cols = {'anchor': ids, 'positive': ids} | ({'negative': ids} if self.with_negative else {})
+        if labels: cols['label'] = np.searchsorted(self.code_list, self.codes).tolist()
+        ds = Dataset.from_dict(cols)
         ds.set_transform(self._fill)
         return ds
 

@@ -178,3 +178,18 @@ def test_poisoned_taxonomy_titles_never_become_training_anchors(tmp_path, monkey
         seeds = set(ot.pool.title) # occupation rows also draw training seed titles, which may share a key with a held-out seed: the split's matter, not the taxonomy's
         anchors = {normalise_title(a) for a in ot.anchors[ot.kinds == 3]} | {normalise_title(a) for a in ot.anchors[ot.kinds == 5] if a not in seeds}
         assert not anchors & keys, f'epoch {epoch}: {sorted(anchors & keys)[:3]} reached training'
+
+
+def test_code_proxy_term_reaches_the_trainer_and_pulls_titles_towards_their_code(home, splits):
+    import torch
+    sample = splits.train.sample(256, random_state=2).reset_index(drop=True)
+    sp, base = splits._replace(train=sample), load_model(DEFAULT_MODEL, 'cpu')
+    rows = OnlineTriplets(sample, with_negative=False)
+    dirs = finetune.code_directions(base, rows).numpy()[np.searchsorted(rows.code_list, sample.onet_code)]
+    to_code = {}
+    for w in (0., 5.):
+        m = train(tiny(loss='mnrl', max_steps=3, posting_anchors=False, style_rate=0.0, onet_rows=0, proxy_weight=w), splits=sp, run=f'proxy{w:g}', output=fine_tuned_dir().parent/f'proxy{w:g}', progress=False)   # a folder each: load_model caches by path
+        assert m['config']['proxy_weight'] == w
+        to_code[w] = float((encode_titles(load_model(m['model_dir'], 'cpu'), sample.jittered_title, progress=False) * dirs).sum(1).mean())
+    assert to_code[5.] > to_code[0.] + 0.005, to_code   # the labels reach the loss: the term pulls each title towards its code's direction
+    with pytest.raises(ValueError, match='proxy_weight adds a term to the MNRL loss'): train(tiny(loss='triplet', proxy_weight=1.), splits=sp, run='bad', progress=False)
