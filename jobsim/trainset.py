@@ -49,7 +49,7 @@ class TrainConfig:
     description_rows:int = 0 # rows per epoch pairing a training seed title with its occupation's O*NET description
     occupation_rows:int = 0 # rows per epoch pairing a title of an occupation (training seed or O*NET title) with the occupation's O*NET title
     related_k:int = 0 # code-aware MNRL batches also keep out each code's closest related O*NET occupations, this many by O*NET's rank (0: none)
-    proxy_weight:float = 0. # weight of the code-proxy term added to MNRL: each anchor's softmax over one learned direction per O*NET code (0: none)
+    proxy_weight:float = 0. # weight of the code-proxy term added to MNRL: each anchor's softmax over one fixed direction per O*NET code, the base model's mean of its seed titles (0: none)
     seed:int = 42 # one seed for the split draws, negatives and torch
     def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 
