@@ -115,6 +115,7 @@ def make_loss(model, # the SentenceTransformer being trained
     raise ValueError(f'unknown loss {cfg.loss!r}: use one of {", ".join(LOSSES)}')
 
 # %% ../nbs/04_finetune.ipynb #x002
+import torch
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking import embed_columns
 
@@ -124,8 +125,7 @@ def code_directions(model, # the model before training
                     triplets:OnlineTriplets # training rows: their `code_list` and seed-title `pool`
                    ) -> 'torch.Tensor': # (codes, dim) float32, unit rows in `triplets.code_list` order
     "One direction per O*NET code of the training rows: the unit mean of `model`'s embeddings of the code's training seed titles."
-    import torch
-    pool = triplets.pool[triplets.pool.onet_code.isin(triplets.code_list)]
+    pool = triplets.pool # each of its codes is a row's code; a code whose seed title the pool gives to another code (1 of 894 here) keeps a zero row
     e = encode_titles(model, pool.title.tolist(), progress=False)
     sums = np.zeros((len(triplets.code_list), e.shape[1]), np.float32)
     np.add.at(sums, np.searchsorted(triplets.code_list, pool.onet_code.to_numpy()), e)
@@ -143,7 +143,6 @@ class CodeProxyLoss(MultipleNegativesRankingLoss):
         self.weight, self.proxy_scale = weight, scale
 
     def forward(self, sentence_features, labels):
-        import torch
         emb = embed_columns(self.model, sentence_features)
         anchors = torch.nn.functional.normalize(emb[0], dim=-1)
         logits = self.proxy_scale * anchors @ self.proxies.to(anchors.device).T
