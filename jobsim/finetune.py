@@ -22,10 +22,11 @@ from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_tra
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
-__all__ = ['log', 'PROXY_SCALE', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores', 'TitleEvaluator', 'make_loss',
-           'code_directions', 'CodeProxyLoss', 'world_size', 'is_main_process', 'main_process_first', 'training_args',
-           'RedrawNegatives', 'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data',
-           'taxonomy_training_data', 'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
+__all__ = ['log', 'PROXY_SCALE', 'BUDGET_PROBE', 'BUDGET_ROUND', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores',
+           'TitleEvaluator', 'make_loss', 'code_directions', 'CodeProxyLoss', 'world_size', 'is_main_process',
+           'main_process_first', 'training_args', 'RedrawNegatives', 'budget_steps', 'linear_schedule', 'StepBudget',
+           'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data',
+           'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -199,6 +200,69 @@ class RedrawNegatives(TrainerCallback):
         self.triplets.redraw(epoch, model)
         if self.triplets.hard: log.info(f'epoch {epoch}: mined hard negatives in {time.time()-t0:.1f}s')
 
+# %% ../nbs/04_finetune.ipynb #bg133
+from torch.optim.lr_scheduler import LambdaLR
+
+BUDGET_PROBE = 20 # training steps timed before the step count is set
+BUDGET_ROUND = 25 # a shortened run stops at a multiple of this many steps
+
+def budget_steps(max_steps:int, # the run's step count
+                 done:int, # steps taken when the count is set
+                 step_s:float, # seconds a training step takes
+                 eval_s:float, # seconds a validation (with its checkpoint) takes
+                 every:int, # steps between validations (one more comes at the last step)
+                 left_s:float, # seconds left of the budget
+                 reserve:int=0 # later work the budget must hold too, in training steps
+                ) -> int: # `max_steps`, else the largest multiple of `BUDGET_ROUND` that fits, never under a quarter of `max_steps`
+    "How many steps a run can take and still end, with `reserve` steps' worth of later work, inside its budget."
+    floor = min(max_steps, max(done + 1, math.ceil(max_steps / 4)))
+    cost = lambda n: (n - done + reserve) * step_s + (n // every - done // every + (n % every != 0)) * eval_s
+    for n in [max_steps, *range((max_steps - 1) // BUDGET_ROUND * BUDGET_ROUND, floor - 1, -BUDGET_ROUND)]:
+        if cost(n) <= left_s: return n
+    return floor
+
+def linear_schedule(optimizer, # the trainer's optimizer
+                    warmup:int, # steps of rising learning rate
+                    end # () -> the step at which the rate reaches 0, read at every step
+                   ) -> LambdaLR:
+    "transformers' linear schedule with warm-up, its end read as training goes (a `StepBudget` may move it)."
+    def rate(step): # a plain function: LambdaLR keeps no state of it in a checkpoint
+        n = end()
+        return float(step) / float(max(1, warmup)) if step < warmup else max(0., float(n - step) / float(max(1, n - warmup)))
+    return LambdaLR(optimizer, rate)
+
+class StepBudget(TrainerCallback):
+    "Set a run's step count once, after `BUDGET_PROBE` timed steps, so that it ends (with `reserve` steps of later work) `minutes` after `start`."
+    def __init__(self, minutes:float, # the budget
+                 reserve:int, # later work it holds, in training steps
+                 start:float, # `time.time()` when the run started
+                 path:Path, # where the plan is kept, for a resumed run
+                 bar=None # the trainer's `ProgressCallback`, whose total follows the plan
+                ):
+        self.limit, self.reserve, self.start, self.path, self.bar = minutes * 60, reserve, start, Path(path), bar
+        self.plan = json.loads(self.path.read_text()) if self.path.exists() else None
+        self.begin = self.first = None
+    def on_train_begin(self, args, state, control, **kw):
+        self.begin = time.time()
+        if self.plan: self._apply(state, self.plan['steps'])
+    def on_step_end(self, args, state, control, **kw):
+        if self.plan is not None: return
+        if self.first is None: self.first = (state.global_step, time.time()); return
+        k, now = state.global_step, time.time()
+        if k - self.first[0] < BUDGET_PROBE: return
+        step_s = (now - self.first[1]) / (k - self.first[0])
+        eval_s = max(0., self.first[1] - self.begin - step_s) # the validation before the first step
+        n = budget_steps(state.max_steps, k, step_s, eval_s, state.eval_steps or state.max_steps, self.limit - (now - self.start), self.reserve)
+        if torch.distributed.is_available() and torch.distributed.is_initialized(): # every process stops at the first one's count
+            t = torch.tensor([n], device=args.device); torch.distributed.broadcast(t, 0); n = int(t.item())
+        self.plan = dict(steps=n, of=state.max_steps, step_s=round(step_s, 3), eval_s=round(eval_s, 1), minutes=self.limit / 60, reserve=self.reserve)
+        if is_main_process(): self.path.write_text(json.dumps(self.plan))
+        if n < state.max_steps: log.warning(f'{step_s:.1f} s a step here: training stops at {n} of {state.max_steps} steps to fit its {self.limit/60:g}-minute budget')
+        self._apply(state, n)
+    def _apply(self, state, n):
+        state.max_steps = min(state.max_steps, n)
+        if self.bar is not None and getattr(self.bar, 'training_bar', None) is not None: self.bar.training_bar.total = state.max_steps; self.bar.training_bar.refresh()
+
 # %% ../nbs/04_finetune.ipynb #c034
 def save_atomic(model, # a SentenceTransformer
                 dest:Path, # final folder, e.g. `fine_tuned_dir()`
@@ -268,8 +332,12 @@ def related_blocks(cfg:TrainConfig # the run's settings
 from sentence_transformers import SentenceTransformerTrainer
 
 class CodeAwareTrainer(SentenceTransformerTrainer):
-    "The sentence-transformers trainer, with `CodeAwareBatchSampler` when `codes` is set."
-    codes, related = None, None
+    "The sentence-transformers trainer, with `CodeAwareBatchSampler` when `codes` is set, and a linear schedule that ends where a `StepBudget` stops when `budget` is set."
+    codes, related, budget = None, None, None
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        if self.budget is None or self.lr_scheduler is not None or self.args.lr_scheduler_type != 'linear': return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = linear_schedule(optimizer or self.optimizer, self.args.get_warmup_steps(num_training_steps), lambda: self.state.max_steps or num_training_steps)
+        return self.lr_scheduler
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if self.codes is not None and len(dataset) == len(self.codes):
             return CodeAwareBatchSampler(dataset, batch_size, drop_last, self.codes, valid_label_columns, generator, seed, related=self.related)
@@ -285,7 +353,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
           outside:bool=False # allow a string `run` or `output` outside the artifacts folder
          ) -> dict: # the metrics written to `metrics.json`
     "Fine-tune a sentence-transformers model on jittered titles and save it."
-    cfg = cfg or default_config()
+    cfg, start = cfg or default_config(), time.time() # the budget counts from here
     run, dest = train_folders(cfg, run, output, overwrite, outside) # checked before any data or model loads; `run` is a Path from here
     with main_process_first(): splits = splits if splits is not None else get_splits(run_dir(run) if run else None) # rank 0 writes missing splits, the others read them
     train_df, val_df = _sample(splits.train, cfg.train_rows, cfg.seed), splits.val
@@ -296,6 +364,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     ckpt = last_checkpoint(out_dir) if resume else None
     if resume and ckpt is None: log.warning(f'no checkpoint in {out_dir}: starting from scratch')
     if not resume and is_main_process() and (out_dir/'checkpoints').exists(): shutil.rmtree(out_dir/'checkpoints')
+    if not resume and is_main_process(): (out_dir/'budget.json').unlink(missing_ok=True) # a new run makes its own plan
     seed_everything(cfg.seed)
     src = load_model(cfg.base_model, device=get_device())
     model = _fresh_copy(src)
@@ -322,6 +391,11 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
     if not progress:
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
+    if cfg.budget_minutes:
+        from transformers.trainer_callback import ProgressCallback
+        bar = next((c for c in trainer.callback_handler.callbacks if isinstance(c, ProgressCallback)), None)
+        trainer.budget = StepBudget(cfg.budget_minutes, cfg.budget_reserve, start, out_dir/'budget.json', bar)
+        trainer.add_callback(trainer.budget)
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     wall = time.time() - t0
@@ -334,7 +408,7 @@ def train(cfg:TrainConfig|None=None, # settings (default: `default_config()`)
                'onet_titles': 0 if onet is None else len(onet), 'onet_titles_left_out': 0 if onet is None else onet.attrs.get('left_out', 0),
                'val_anchors': len(val_anchors), 'val_triplets': len(evaluator.triplets), 'steps': trainer.state.global_step,
                **sizes, 'wall_time_s': round(wall, 1), 'resumed_from': str(ckpt) if ckpt else None,
-               'best_checkpoint': kept, 'val_before': _first_eval(history),
+               'best_checkpoint': kept, 'budget': trainer.budget.plan if trainer.budget else None, 'val_before': _first_eval(history),
                'val': {k.removeprefix('val_'): v for k, v in final.items()}, 'history': history}
     if is_main_process(): # one process writes the model and the metrics (the rank that cleared the checkpoints)
         save_atomic(model, dest, {'jobsim_train.json': metrics})
@@ -390,6 +464,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               occupation_rows:int=None, # rows per epoch pairing a title of an occupation with its O*NET occupation title (0: none)
               related_k:int=None, # code-aware batches also keep out each code's closest related O*NET occupations, this many (0: none)
               proxy_weight:float=None, # weight of the code-proxy term beside MNRL: each anchor against one fixed direction per O*NET code (0: none)
+              budget_minutes:float=None, # end training within this many minutes: a slow machine stops early, at the step count that fits (0: none)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>` (or an absolute folder)
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned); never a folder of other files unless --overwrite
               resume:bool=False, # continue from the run's last checkpoint
@@ -401,10 +476,11 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
                          posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware,
-                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k, proxy_weight=proxy_weight)
+                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k, proxy_weight=proxy_weight, budget_minutes=budget_minutes)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet, overwrite=overwrite, outside=outside)
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")
+    if (b := m.get('budget')) and b['steps'] < b['of']: print(f"the {b['minutes']:g}-minute budget stopped training at {b['steps']} of {b['of']} steps ({b['step_s']:.1f} s a step here)")
     print('validation: ' + ', '.join(f'{k} {v:.4f}' for k, v in m['val'].items()))
     return m

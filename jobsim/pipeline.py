@@ -14,8 +14,9 @@ from .trainset import default_config
 log = get_logger('jobsim.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train', 'stage_evaluate', 'stage_plot',
-           'stage_index', 'train_config', 'default_base', 'stage_inputs', 'run_pipeline', 'summary', 'pipeline_cli']
+__all__ = ['log', 'PIPELINE_MINUTES', 'AFTER_TRAINING', 'STAGES', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train',
+           'stage_evaluate', 'stage_plot', 'stage_index', 'train_config', 'default_base', 'stage_inputs',
+           'run_pipeline', 'summary', 'pipeline_cli']
 
 # %% ../nbs/09_pipeline.ipynb #c007
 class RunRecord:
@@ -32,6 +33,9 @@ class RunRecord:
     def mark(self, stage:str, **kw): self.stages[stage] = {**self.stages.get(stage, {}), **kw}; self.save()
 
 # %% ../nbs/09_pipeline.ipynb #c009
+PIPELINE_MINUTES = 30 # the default job's time budget on any machine
+AFTER_TRAINING = 280 # the evaluate, plot and index stages of the default job, in training steps: 270-280 on three machines of 0.8-3.7 s a step
+
 @dataclass
 class PipelineConfig:
     "Options of `jobsim pipeline`, passed through to the stages."
@@ -49,6 +53,7 @@ class PipelineConfig:
     seed:int = 42 # split and training seed
     quick:bool = False # a few-minute run on samples
     outside:bool = False # allow an absolute `run` folder outside the artifacts folder
+    minutes:float|None = None # the whole job's time budget: a slow machine trains fewer steps to keep it (None: 30 with the fast preset, none for the quality preset or a quick run; 0: none)
 
     def __post_init__(self):
         if self.quick:
@@ -57,7 +62,8 @@ class PipelineConfig:
             self.train_rows, self.val_rows = self.train_rows or 2000, self.val_rows or 500
             self.eval_sample, self.n_seeds = self.eval_sample or 100, min(self.n_seeds, 10)
             self.batch_size = self.batch_size or 32
-        check_numbers(epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps, train_rows=self.train_rows,
+        if self.minutes is None: self.minutes = 0. if self.quick or self.preset != 'fast' else float(PIPELINE_MINUTES)
+        check_numbers(minutes=self.minutes, epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps, train_rows=self.train_rows,
                       val_rows=self.val_rows, eval_sample=self.eval_sample, n_seeds=self.n_seeds, seed=self.seed)
         run_dir(self.run, outside=self.outside)   # every option checked before any stage runs
     @property
@@ -110,7 +116,8 @@ def stage_index(cfg:PipelineConfig) -> list[Path]:
 def train_config(cfg:PipelineConfig):
     "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
     return default_config(None, cfg.preset, base_model=cfg.base_model, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
-                          max_steps=cfg.max_steps, train_rows=cfg.train_rows, seed=cfg.seed, val_rows=cfg.val_rows)
+                          max_steps=cfg.max_steps, train_rows=cfg.train_rows, seed=cfg.seed, val_rows=cfg.val_rows,
+                          budget_minutes=cfg.minutes, budget_reserve=AFTER_TRAINING if cfg.minutes else 0)
 
 def default_base(preset:str='fast') -> str:
     "The base model of the device's default schedule."
@@ -169,6 +176,9 @@ def summary(cfg:PipelineConfig) -> str:
     if figs: lines.append('figure:    ' + ', '.join(figs))
     idx = rec.get('index', {}).get('outputs', [])
     if idx: lines.append('indexes:   ' + ', '.join(idx))
+    tm = rd/'train_metrics.json'
+    if tm.exists() and (b := json.loads(tm.read_text()).get('budget')) and b['steps'] < b['of']:
+        lines.append(f"training:  {b['steps']} of {b['of']} steps, to keep the {b['minutes']:g}-minute budget at {b['step_s']:.1f} s a step (--minutes 0 trains them all)")
     times = ', '.join(f"{k} {v['seconds']:.0f}s" for k, v in rec.items() if 'seconds' in v)
     lines.append(f'stage times: {times}')
     lines.append('dashboard: jobsim serve')
@@ -191,6 +201,7 @@ def pipeline_cli(run:str='default', # run name under artifacts/runs ('quick' for
                  n_seeds:int=20, # seed titles in the t-SNE figure
                  seed:int=42, # split and training seed
                  quick:store_true=False, # a few-minute run on samples, in its own run folder
+                 minutes:float=None, # the whole job's time budget: a slow machine trains fewer steps to keep it (default: 30; none for --preset quality or --quick; 0: none)
                  force:store_true=False, # redo every stage even when its inputs did not change
                  stages:str=None, # comma-separated subset of split,train,evaluate,plot,index
                  outside:store_true=False # allow an absolute --run folder outside the artifacts folder

@@ -50,6 +50,8 @@ class TrainConfig:
     occupation_rows:int = 0 # rows per epoch pairing a title of an occupation (training seed or O*NET title) with the occupation's O*NET title
     related_k:int = 0 # code-aware MNRL batches also keep out each code's closest related O*NET occupations, this many by O*NET's rank (0: none)
     proxy_weight:float = 0. # weight of the code-proxy term added to MNRL: each anchor's softmax over one fixed direction per O*NET code, the base model's mean of its seed titles (0: none)
+    budget_minutes:float = 0. # time budget from the start of `train`: after a few timed steps a slow machine stops early, at a step count that fits, its learning rate falling to 0 there (0: none)
+    budget_reserve:int = 0 # work after training that the budget must hold too, in training steps (`jobsim pipeline`'s later stages)
     seed:int = 42 # one seed for the split draws, negatives and torch
     def __post_init__(self): self.epochs = float(self.epochs) # `--epochs 2` and `epochs=2` are one recipe (and one pipeline fingerprint)
 

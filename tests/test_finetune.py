@@ -193,3 +193,16 @@ def test_code_proxy_term_reaches_the_trainer_and_pulls_titles_towards_their_code
         to_code[w] = float((encode_titles(load_model(m['model_dir'], 'cpu'), sample.jittered_title, progress=False) * dirs).sum(1).mean())
     assert to_code[5.] > to_code[0.] + 0.005, to_code   # the labels reach the loss: the term pulls each title towards its code's direction
     with pytest.raises(ValueError, match='proxy_weight adds a term to the MNRL loss'): train(tiny(loss='triplet', proxy_weight=1.), splits=sp, run='bad', progress=False)
+
+
+def test_time_budget_stops_a_slow_run_early_and_a_resumed_run_keeps_its_count(home, splits):
+    sp = splits._replace(train=splits.train.sample(400, random_state=2).reset_index(drop=True))
+    cfg = tiny(loss='mnrl', max_steps=30, posting_anchors=False, style_rate=0.0, onet_rows=0, budget_minutes=0.001)   # far too short: the shortest run it allows
+    m = train(cfg, splits=sp, run='budget', output=fine_tuned_dir().parent/'budget', progress=False)
+    first = 1 + finetune.BUDGET_PROBE + 1   # the count is set after the probe's steps, and stays above them
+    assert m['steps'] == first and m['budget']['steps'] == first and m['budget']['of'] == 30 and m['budget']['step_s'] > 0
+    assert json.loads((run_dir('budget')/'finetune'/'budget.json').read_text())['steps'] == first
+    r = train(cfg, splits=sp, run='budget', output=fine_tuned_dir().parent/'budget', resume=True, progress=False)
+    assert r['budget'] == m['budget'] and r['steps'] <= first + 1   # resumed: the plan is kept, not made again (a finished run's resume takes one step, at learning rate 0)
+    fast = train(tiny(loss='mnrl', max_steps=25, posting_anchors=False, style_rate=0.0, onet_rows=0, budget_minutes=60), splits=sp, run='budget60', output=fine_tuned_dir().parent/'budget60', progress=False)
+    assert fast['steps'] == 25 and fast['budget']['steps'] == 25   # a budget that holds the run changes nothing
