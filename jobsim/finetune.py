@@ -17,7 +17,7 @@ from .models import load_model, encode_titles
 from .metrics import rank_metrics
 from .modelcard import write_model_card
 from .onet import training_titles, occupations, first_sentence, related_occupations
-from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_training_data,
+from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_training_data, budget_note,
                              OnlineTriplets, val_triplets)
 log = get_logger('jobsim.finetune')
 
@@ -481,6 +481,6 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")
     print(f"model saved to {m['model_dir']} ({m['steps']} steps, {m['wall_time_s']/60:.1f} min)")
-    if (b := m.get('budget')) and b['steps'] < b['of']: print(f"the {b['minutes']:g}-minute budget stopped training at {b['steps']} of {b['of']} steps ({b['step_s']:.1f} s a step here)")
+    if note := budget_note(m.get('budget')): print(f'training stopped early: {note}')
     print('validation: ' + ', '.join(f'{k} {v:.4f}' for k, v in m['val'].items()))
     return m

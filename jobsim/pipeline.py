@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 from .core import run_dir, fine_tuned_dir, check_numbers, get_device, get_logger, data_path
 from .store import fingerprint
-from .trainset import default_config
+from .trainset import default_config, budget_note
 log = get_logger('jobsim.pipeline')
 
 # %% auto #0
@@ -177,8 +177,7 @@ def summary(cfg:PipelineConfig) -> str:
     idx = rec.get('index', {}).get('outputs', [])
     if idx: lines.append('indexes:   ' + ', '.join(idx))
     tm = rd/'train_metrics.json'
-    if tm.exists() and (b := json.loads(tm.read_text()).get('budget')) and b['steps'] < b['of']:
-        lines.append(f"training:  {b['steps']} of {b['of']} steps, to keep the {b['minutes']:g}-minute budget at {b['step_s']:.1f} s a step (--minutes 0 trains them all)")
+    if tm.exists() and (note := budget_note(json.loads(tm.read_text()).get('budget'))): lines.append(f'training:  {note} (--minutes 0 trains them all)')
     times = ', '.join(f"{k} {v['seconds']:.0f}s" for k, v in rec.items() if 'seconds' in v)
     lines.append(f'stage times: {times}')
     lines.append('dashboard: jobsim serve')

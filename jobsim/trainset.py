@@ -13,7 +13,7 @@ from .models import encode_titles, DEFAULT_MODEL, GPU_MODEL
 log = get_logger('jobsim.trainset')
 
 # %% auto #0
-__all__ = ['log', 'LOSSES', 'DISTANCES', 'INGREDIENTS', 'CPU_SCHEDULE', 'PRESETS', 'TrainConfig', 'default_config',
+__all__ = ['log', 'LOSSES', 'DISTANCES', 'INGREDIENTS', 'CPU_SCHEDULE', 'PRESETS', 'TrainConfig', 'default_config', 'budget_note',
            'check_training_data', 'seed_pool', 'mine_hard_negatives', 'draw_negatives', 'OnlineTriplets',
            'val_triplets']
 
@@ -72,6 +72,12 @@ def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if 'epochs' in overrides and 'max_steps' not in overrides: overrides['max_steps'] = -1 # epochs asked for replace the CPU's step budget
     return replace(base, **overrides)
+
+def budget_note(plan:dict|None # a run's `budget` record (`StepBudget.plan` in `04_finetune`), or None
+               ) -> str|None: # a line saying how far a time budget shortened the run, None when it did not
+    "What a time budget did to a run, in the words `jobsim train` and the pipeline's summary print."
+    if not plan or plan['steps'] >= plan['of']: return None
+    return f"{plan['steps']} of {plan['of']} steps, to keep the {plan['minutes']:g}-minute budget at {plan['step_s']:.1f} s a step"
 
 # %% ../nbs/03c_trainset.ipynb #c010
 def check_training_data(train:pd.DataFrame, # training rows: `jittered_title`, `seed_title`, `onet_code`
