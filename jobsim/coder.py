@@ -24,8 +24,8 @@ from .onet import occupation
 
 # %% auto #0
 __all__ = ['log', 'CODE_COLS', 'CODER_SETTINGS', 'make_coder', 'CodedTitle', 'code_keys', 'check_k', 'check_threshold',
-           'reference_codes', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'build_coder', 'cached_coder',
-           'coding_metrics']
+           'reference_codes', 'code_titles', 'coder_path', 'coder_data_fingerprint', 'sample_references', 'build_coder',
+           'cached_coder', 'coding_metrics']
 
 # %% ../nbs/07d_coder.ipynb #k035
 def make_coder(model_name:str|None, # model name or folder ('' or None with `encode`)
@@ -46,8 +46,11 @@ def make_coder(model_name:str|None, # model name or folder ('' or None with `enc
     bar = tqdm(total=5, desc='building the coder', unit='stage', disable=not progress, dynamic_ncols=True)
     def stage(what): bar.set_postfix_str(what); bar.refresh()
     coder = Coder(model_name or '', None, refs.reset_index(drop=True), {}, encode, rescore=rerank_probs)
-    stage(f'embedding {len(refs):,} references')
-    coder.embeddings = coder.embed(coder.refs.title.tolist(), progress) if ref_emb is None else ref_emb
+    if ref_emb is None: # a title that several codes share (or several sources give) is embedded once
+        distinct, row = np.unique(coder.refs.title.to_numpy(dtype=str), return_inverse=True)
+        stage(f'embedding {len(distinct):,} distinct titles of {len(refs):,} references')
+        ref_emb = coder.embed(distinct.tolist(), progress)[row]
+    coder.embeddings = ref_emb
     bar.update(); stage(f'embedding {len(dev):,} dev titles')
     dev_titles = dev.job_posting_title if 'job_posting_title' in dev else dev.title
     dev_keys = [normalise_title(str(t)[:MAX_TITLE_CHARS]) for t in dev_titles]
@@ -215,18 +218,30 @@ def coder_data_fingerprint(refs:pd.DataFrame, # the references
                             + [f'{t}\t{c}' for t, c in zip(dev_titles, dev.onet_code)] + [json.dumps(settings, sort_keys=True)])
 
 # %% ../nbs/07d_coder.ipynb #k048b
+def sample_references(refs:pd.DataFrame, # `reference_titles(...)`
+                      n:int|None, # references to keep (None, or n at least their number: all)
+                      seed:int=0 # random draw
+                     ) -> pd.DataFrame: # every posting reference, then a random draw of the others up to n, in their order
+    "A smaller reference set for a quick coder: the posting references (the rescorer learns from them) and a draw of the rest."
+    if n is None or n >= len(refs): return refs
+    if n < 1: raise ValueError(f'a coder needs at least 1 reference, got sample={n}')
+    post = refs.source == 'posting'
+    rest = refs[~post].sample(max(0, n - int(post.sum())), random_state=seed)
+    return refs.loc[post | refs.index.isin(rest.index)].head(n).reset_index(drop=True)
+
 def build_coder(model_name:str|None=None, # model name or folder (default: `main_model()`)
                 run:str|Path='default', # run whose splits give the references and the dev titles
                 sources:tuple=REF_SOURCES, # reference sources
                 path:str|Path|None=None, # default: `coder_path(model_name)`
                 rebuild:bool=False, # fit again even when the saved coder matches
                 target_precision:float=0.9, # precision the default threshold keeps on dev
-                progress:bool|None=None # progress bar while embedding the references
+                progress:bool|None=None, # progress bar while embedding the references
+                sample:int|None=None # fit on this many references, every posting reference and a random draw of the rest (None: all; a quick run's coder)
                ) -> Coder:
     "Load the saved coder of a model when its fingerprints match, else fit it and save it."
     model_name = model_name or main_model()
     d = run_folder(run)
-    refs, dev = reference_titles(d, sources), posting_part(get_posting_split(d), 'dev')
+    refs, dev = sample_references(reference_titles(d, sources), sample), posting_part(get_posting_split(d), 'dev')
     settings = {**CODER_SETTINGS, 'target_precision': target_precision}
     fp = {'model': model_fingerprint(model_name), 'data': coder_data_fingerprint(refs, dev, settings)}
     path = Path(path) if path else coder_path(model_name)

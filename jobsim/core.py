@@ -136,7 +136,7 @@ NUMBER_RULES = dict(
     epochs=dict(above=0), batch_size=dict(low=2), lr=dict(above=0), max_steps=dict(low=1, off=-1),
     train_rows=dict(low=2), val_rows=dict(low=2), max_seq_length=dict(low=1), posting_repeats=dict(low=1),
     style_rate=dict(low=0, high=1), warmup_ratio=dict(low=0, high=1), margin=dict(low=0), hard_k=dict(low=1),
-    evals_per_epoch=dict(low=1), val_negatives=dict(low=1), onet_rows=dict(low=0), description_rows=dict(low=0), occupation_rows=dict(low=0), related_k=dict(low=0, high=20), proxy_weight=dict(low=0),
+    evals_per_epoch=dict(low=1), val_negatives=dict(low=1), onet_rows=dict(low=0), description_rows=dict(low=0), occupation_rows=dict(low=0), related_k=dict(low=0, high=20), proxy_weight=dict(low=0), length_chunk=dict(low=0), coder_refs=dict(low=1),
     budget_minutes=dict(low=0), budget_reserve=dict(low=0), minutes=dict(low=0),
     val_frac=dict(above=0, below=1), test_frac=dict(above=0, below=1), seed=dict(low=0), random_state=dict(low=0),
     sample=dict(low=1), eval_sample=dict(low=1), n_seeds=dict(low=2), n_speed=dict(low=1), repeats=dict(low=1))

@@ -23,10 +23,10 @@ log = get_logger('jobsim.finetune')
 
 # %% auto #0
 __all__ = ['log', 'PROXY_SCALE', 'BUDGET_PROBE', 'BUDGET_ROUND', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores',
-           'TitleEvaluator', 'make_loss', 'code_directions', 'CodeProxyLoss', 'world_size', 'is_main_process',
-           'main_process_first', 'training_args', 'RedrawNegatives', 'budget_steps', 'linear_schedule', 'StepBudget',
-           'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data', 'taxonomy_training_data',
-           'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
+           'TitleEvaluator', 'embed_by_length', 'LengthGroupedMNRL', 'make_loss', 'code_directions', 'CodeProxyLoss',
+           'world_size', 'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'budget_steps',
+           'linear_schedule', 'StepBudget', 'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data',
+           'taxonomy_training_data', 'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -98,17 +98,52 @@ class TitleEvaluator(SentenceEvaluator):
         self.store_metrics_in_model_card_data(model, scores, epoch, steps)
         return scores
 
+# %% ../nbs/04_finetune.ipynb #bb370aa6
+import torch
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking import embed_columns
+from sentence_transformers.base.losses.merged_forward import merge_feature_batches
+
+def embed_by_length(model, # the SentenceTransformer being trained
+                    features_list:list, # one tokenized feature dict per column (anchors, positives, ...)
+                    chunk:int # rows per forward pass (0: `embed_columns`, one forward per column)
+                   ) -> list: # one (rows, dim) embedding tensor per column, as `embed_columns` gives
+    "Embed the titles of all columns sorted by token count, in chunks each padded only to its own longest."
+    features_list = list(features_list)
+    merged = merge_feature_batches(features_list) if len(features_list) > 1 else features_list[0]
+    right = getattr(getattr(model, 'tokenizer', None), 'padding_side', 'right') == 'right' # trimming keeps a row's first tokens
+    if chunk <= 0 or merged is None or not right or not torch.is_tensor(merged.get('attention_mask')): return embed_columns(model, features_list)
+    mask = merged['attention_mask']; rows = mask.shape[0]
+    lengths = mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    def part(idx, width): # the rows idx of every per-row tensor, token tensors cut to width; other entries as they are
+        return {k: (v[idx][:, :width] if v.shape == mask.shape else v[idx]) if torch.is_tensor(v) and v.ndim and v.shape[0] == rows else v
+                for k, v in merged.items()}
+    outs = [model(part(idx, int(lengths[idx].max())))['sentence_embedding'] for idx in order.split(chunk)]
+    emb = torch.cat(outs)[torch.argsort(order)]
+    return list(emb.reshape(len(features_list), -1, emb.shape[-1]).unbind(0))
+
+class LengthGroupedMNRL(MultipleNegativesRankingLoss):
+    "MultipleNegativesRankingLoss whose forward embeds the batch's titles by length (`embed_by_length`)."
+    def __init__(self, model, # the SentenceTransformer being trained
+                 chunk:int=24 # rows per forward pass (0: sentence-transformers' forward)
+                ):
+        super().__init__(model)
+        self.chunk = chunk
+    def embed(self, sentence_features): return embed_by_length(self.model, sentence_features, self.chunk)
+    def forward(self, sentence_features, labels): return self.compute_loss_from_embeddings(self.embed(sentence_features), labels)
+
 # %% ../nbs/04_finetune.ipynb #c027
 def make_loss(model, # the SentenceTransformer being trained
-              cfg:TrainConfig, # `loss`, `distance`, `margin`, `proxy_weight`
+              cfg:TrainConfig, # `loss`, `distance`, `margin`, `proxy_weight`, `length_chunk`
               triplets:OnlineTriplets|None=None # the training rows: the code-proxy term takes its codes from them
              ):
     "The training loss object named by `cfg.loss` (MNRL with the code-proxy term when `cfg.proxy_weight` is set)."
     from sentence_transformers.sentence_transformer import losses
     if cfg.loss == 'mnrl' and cfg.proxy_weight:
         if triplets is None: raise ValueError('the code-proxy term needs the training rows: pass triplets')
-        return CodeProxyLoss(model, code_directions(model, triplets), cfg.proxy_weight)
-    if cfg.loss == 'mnrl': return losses.MultipleNegativesRankingLoss(model)
+        return CodeProxyLoss(model, code_directions(model, triplets), cfg.proxy_weight, chunk=cfg.length_chunk)
+    if cfg.loss == 'mnrl': return LengthGroupedMNRL(model, cfg.length_chunk) if cfg.length_chunk else losses.MultipleNegativesRankingLoss(model)
     if cfg.loss == 'triplet':
         metric = {'cosine': losses.TripletDistanceMetric.COSINE, 'euclidean': losses.TripletDistanceMetric.EUCLIDEAN}.get(cfg.distance)
         if metric is None: raise ValueError(f'unknown distance {cfg.distance!r}: use one of {", ".join(DISTANCES)}')
@@ -116,10 +151,6 @@ def make_loss(model, # the SentenceTransformer being trained
     raise ValueError(f'unknown loss {cfg.loss!r}: use one of {", ".join(LOSSES)}')
 
 # %% ../nbs/04_finetune.ipynb #x002
-import torch
-from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-from sentence_transformers.sentence_transformer.losses.multiple_negatives_ranking import embed_columns
-
 PROXY_SCALE = 20. # cosine -> logit scale of the code-proxy softmax (MNRL's own default scale)
 
 def code_directions(model, # the model before training
@@ -132,19 +163,20 @@ def code_directions(model, # the model before training
     np.add.at(sums, np.searchsorted(triplets.code_list, pool.onet_code.to_numpy()), e)
     return torch.nn.functional.normalize(torch.from_numpy(sums), dim=-1)
 
-class CodeProxyLoss(MultipleNegativesRankingLoss):
+class CodeProxyLoss(LengthGroupedMNRL):
     "MNRL plus `weight` times a softmax of each anchor over fixed code directions, its own code's to come first."
     def __init__(self, model, # the SentenceTransformer being trained
                  proxies, # (codes, dim) unit directions, row i for the rows whose label is i (`code_directions`)
                  weight:float=1., # weight of the proxy term beside MNRL
-                 scale:float=PROXY_SCALE # cosine -> logit scale of the softmax
+                 scale:float=PROXY_SCALE, # cosine -> logit scale of the softmax
+                 chunk:int=0 # rows per forward pass (see `LengthGroupedMNRL`)
                 ):
-        super().__init__(model)
+        super().__init__(model, chunk)
         self.register_buffer('proxies', proxies, persistent=False) # fixed: never a parameter the optimizer moves
         self.weight, self.proxy_scale = weight, scale
 
     def forward(self, sentence_features, labels):
-        emb = embed_columns(self.model, sentence_features)
+        emb = self.embed(sentence_features)
         anchors = torch.nn.functional.normalize(emb[0], dim=-1)
         logits = self.proxy_scale * anchors @ self.proxies.to(anchors.device).T
         return self.compute_loss_from_embeddings(emb, labels) + self.weight * torch.nn.functional.cross_entropy(logits, labels.long().to(anchors.device))
@@ -465,6 +497,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
               related_k:int=None, # code-aware batches also keep out each code's closest related O*NET occupations, this many (0: none)
               proxy_weight:float=None, # weight of the code-proxy term beside MNRL: each anchor against one fixed direction per O*NET code (0: none)
               budget_minutes:float=None, # end training within this many minutes: a slow machine stops early, at the step count that fits (0: none)
+              length_chunk:int=None, # MNRL embeds a batch's titles sorted by length, this many per forward (0: one forward per column; default: the recipe's, 24 on a CPU)
               run:str='default', # run name: splits are read from and checkpoints written to `runs/<run>` (or an absolute folder)
               output:str=None, # where the model goes (default: artifacts/models/fine_tuned); never a folder of other files unless --overwrite
               resume:bool=False, # continue from the run's last checkpoint
@@ -476,7 +509,7 @@ def train_cli(base_model:str=None, # model to start from (default: all-mpnet-bas
     cfg = default_config(None, preset, base_model=base_model, epochs=epochs, batch_size=batch_size, loss=loss, distance=distance,
                          lr=lr, hard_negatives=hard_negatives or None, max_steps=max_steps, train_rows=train_rows, val_rows=val_rows, max_seq_length=max_seq_length,
                          posting_anchors=posting_anchors, posting_repeats=posting_repeats, code_pairs=code_pairs, style_rate=style_rate, code_aware=code_aware,
-                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k, proxy_weight=proxy_weight, budget_minutes=budget_minutes)
+                         onet_rows=onet_rows, description_rows=description_rows, occupation_rows=occupation_rows, related_k=related_k, proxy_weight=proxy_weight, budget_minutes=budget_minutes, length_chunk=length_chunk)
     m = train(cfg, run=run, output=output, resume=resume, progress=not quiet, overwrite=overwrite, outside=outside)
     if not is_main_process(): return m # under torchrun / accelerate launch the first process reports
     print(f"batch size {m['per_device_batch']} per device x {m['processes']} process(es) = {m['effective_batch']} per step")

@@ -14,9 +14,9 @@ from .trainset import default_config, budget_note
 log = get_logger('jobsim.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'PIPELINE_MINUTES', 'AFTER_TRAINING', 'STAGES', 'RunRecord', 'PipelineConfig', 'stage_split', 'stage_train',
-           'stage_evaluate', 'stage_plot', 'stage_index', 'train_config', 'default_base', 'stage_inputs',
-           'run_pipeline', 'summary', 'pipeline_cli']
+__all__ = ['log', 'PIPELINE_MINUTES', 'AFTER_TRAINING', 'QUICK_CODER_REFS', 'STAGES', 'RunRecord', 'PipelineConfig',
+           'stage_split', 'stage_train', 'stage_evaluate', 'stage_plot', 'stage_index', 'train_config', 'default_base',
+           'stage_inputs', 'run_pipeline', 'summary', 'pipeline_cli']
 
 # %% ../nbs/09_pipeline.ipynb #c007
 class RunRecord:
@@ -34,7 +34,8 @@ class RunRecord:
 
 # %% ../nbs/09_pipeline.ipynb #c009
 PIPELINE_MINUTES = 30 # the default job's time budget on any machine
-AFTER_TRAINING = 280 # the evaluate, plot and index stages of the default job, in training steps: 270-280 on three machines of 0.8-3.7 s a step
+AFTER_TRAINING = 350 # the evaluate, plot and index stages of the default job, in training steps: 343 measured at 0.89 s a step, about 330 at 2.7 s (the slowest machine's stages and its length-grouped step)
+QUICK_CODER_REFS = 5000 # a quick run's coder: every posting reference and a draw of the others (all 75,851 took 7 of its 18 minutes on a slow machine)
 
 @dataclass
 class PipelineConfig:
@@ -52,6 +53,7 @@ class PipelineConfig:
     n_seeds:int = 20 # seed titles in the t-SNE figure
     seed:int = 42 # split and training seed
     quick:bool = False # a few-minute run on samples
+    coder_refs:int|None = None # fit the occupation coder on this many references (None: all, 75,851; a quick run: 5,000)
     outside:bool = False # allow an absolute `run` folder outside the artifacts folder
     minutes:float|None = None # the whole job's time budget: a slow machine trains fewer steps to keep it (None: 30 with the fast preset, none for the quality preset or a quick run; 0: none)
 
@@ -62,9 +64,10 @@ class PipelineConfig:
             self.train_rows, self.val_rows = self.train_rows or 2000, self.val_rows or 500
             self.eval_sample, self.n_seeds = self.eval_sample or 100, min(self.n_seeds, 10)
             self.batch_size = self.batch_size or 32
+            self.coder_refs = self.coder_refs or QUICK_CODER_REFS
         if self.minutes is None: self.minutes = 0. if self.quick or self.preset != 'fast' else float(PIPELINE_MINUTES)
         check_numbers(minutes=self.minutes, epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps, train_rows=self.train_rows,
-                      val_rows=self.val_rows, eval_sample=self.eval_sample, n_seeds=self.n_seeds, seed=self.seed)
+                      val_rows=self.val_rows, eval_sample=self.eval_sample, coder_refs=self.coder_refs, n_seeds=self.n_seeds, seed=self.seed)
         run_dir(self.run, outside=self.outside)   # every option checked before any stage runs
     @property
     def folder(self) -> Path: return run_dir(self.run, outside=self.outside)
@@ -111,7 +114,7 @@ def stage_index(cfg:PipelineConfig) -> list[Path]:
     from jobsim.data import load_postings
     postings = load_postings()   # read once for both indexes
     paths = [build_index(name, postings, progress=True).path for name in (cfg.base_model or default_base(cfg.preset), str(cfg.model_dir))]
-    return paths + [build_coder(str(cfg.model_dir), cfg.folder, progress=True).path]
+    return paths + [build_coder(str(cfg.model_dir), cfg.folder, progress=True, sample=cfg.coder_refs).path]
 
 def train_config(cfg:PipelineConfig):
     "The `TrainConfig` the train stage runs: the device's default recipe with the run's options on top."
@@ -132,7 +135,7 @@ def stage_inputs(cfg:PipelineConfig) -> dict[str, tuple]:
             'train': (asdict(train_config(cfg)), get_device(), *splits),   # the whole recipe: a new default retrains
             'evaluate': ({'eval_sample': cfg.eval_sample, 'seed': cfg.seed, 'base': cfg.base_model or cfg.preset}, *splits[2:], cfg.model_dir),
             'plot': ({'n_seeds': cfg.n_seeds, 'base': cfg.base_model or cfg.preset}, splits[2], cfg.model_dir),
-            'index': ({'base': cfg.base_model or cfg.preset, 'coder': True}, data_path('job_postings.parquet'), *splits, cfg.model_dir)}
+            'index': ({'base': cfg.base_model or cfg.preset, 'coder': True, 'coder_refs': cfg.coder_refs}, data_path('job_postings.parquet'), *splits, cfg.model_dir)}
 
 STAGES: dict[str, Callable] = {'split': stage_split, 'train': stage_train, 'evaluate': stage_evaluate, 'plot': stage_plot, 'index': stage_index}
 
@@ -200,6 +203,7 @@ def pipeline_cli(run:str='default', # run name under artifacts/runs ('quick' for
                  n_seeds:int=20, # seed titles in the t-SNE figure
                  seed:int=42, # split and training seed
                  quick:store_true=False, # a few-minute run on samples, in its own run folder
+                 coder_refs:int=None, # fit the occupation coder on this many references (default: all; 5,000 with --quick)
                  minutes:float=None, # the whole job's time budget: a slow machine trains fewer steps to keep it (default: 30; none for --preset quality or --quick; 0: none)
                  force:store_true=False, # redo every stage even when its inputs did not change
                  stages:str=None, # comma-separated subset of split,train,evaluate,plot,index

@@ -49,6 +49,7 @@ class TrainConfig:
     description_rows:int = 0 # rows per epoch pairing a training seed title with its occupation's O*NET description
     occupation_rows:int = 0 # rows per epoch pairing a title of an occupation (training seed or O*NET title) with the occupation's O*NET title
     related_k:int = 0 # code-aware MNRL batches also keep out each code's closest related O*NET occupations, this many by O*NET's rank (0: none)
+    length_chunk:int = 0 # MNRL embeds a batch's titles sorted by length, this many per forward, each padded only to its own longest (0: one forward per column, padded to its longest)
     proxy_weight:float = 0. # weight of the code-proxy term added to MNRL: each anchor's softmax over one fixed direction per O*NET code, the base model's mean of its seed titles (0: none)
     budget_minutes:float = 0. # time budget from the start of `train`: after a few timed steps a slow machine stops early, at a step count that fits, its learning rate falling to 0 there (0: none)
     budget_reserve:int = 0 # work after training that the budget must hold too, in training steps (`jobsim pipeline`'s later stages)
@@ -57,7 +58,7 @@ class TrainConfig:
 
 # %% ../nbs/03c_trainset.ipynb #c007
 INGREDIENTS = dict(posting_anchors=True, posting_repeats=3, code_aware=True, style_rate=0.6, onet_rows=10_000)
-CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=1, max_steps=400, batch_size=64, max_seq_length=32, lr=6e-5, evals_per_epoch=2, val_rows=2000, **INGREDIENTS)
+CPU_SCHEDULE = dict(base_model=DEFAULT_MODEL, loss='mnrl', epochs=1, max_steps=400, batch_size=64, max_seq_length=32, lr=6e-5, evals_per_epoch=2, val_rows=2000, length_chunk=24, **INGREDIENTS)
 PRESETS = {'fast': {}, 'quality': dict(base_model=GPU_MODEL, batch_size=64)}
 
 def default_config(device:str|None=None, # 'cuda', 'mps' or 'cpu'; default: `get_device()`
