@@ -14,9 +14,9 @@ JOBSIM = str(Path(sys.executable).parent/'jobsim') # the console script of this 
 
 
 def jobsim_train(nproc, per_device, out):
-    "`jobsim train` for 4 steps on 300 jittered rows (code-aware batches; no posting rows or rewrites, so the pull shows on jitter), in `nproc` processes (torchrun, gloo on CPU) when more than 1."
+    "`jobsim train` for 4 steps on 300 jittered rows (code-aware batches; no posting rows, O*NET rows or rewrites, so the pull shows on jitter), in `nproc` processes (torchrun, gloo on CPU) when more than 1."
     args = ['train', '--batch-size', str(per_device), '--max-steps', '4', '--train-rows', '300', '--val-rows', '100', '--lr', '1e-4',
-            '--posting-anchors', 'false', '--style-rate', '0', '--output', str(out), '--outside', '--quiet'] # a folder of the test's, outside the artifacts: on purpose
+            '--posting-anchors', 'false', '--style-rate', '0', '--onet-rows', '0', '--output', str(out), '--outside', '--quiet'] # a folder of the test's, outside the artifacts: on purpose
     launch = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--no-python'] if nproc > 1 else []
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TOKENIZERS_PARALLELISM': 'false', 'HF_HUB_DISABLE_PROGRESS_BARS': '1'}
     p = subprocess.run(launch + [JOBSIM] + args, capture_output=True, text=True, timeout=600, env=env)
