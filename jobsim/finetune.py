@@ -110,9 +110,10 @@ def embed_by_length(model, # the SentenceTransformer being trained
                    ) -> list: # one (rows, dim) embedding tensor per column, as `embed_columns` gives
     "Embed the titles of all columns sorted by token count, in chunks each padded only to its own longest."
     features_list = list(features_list)
-    merged = merge_feature_batches(features_list) if len(features_list) > 1 else features_list[0]
     right = getattr(getattr(model, 'tokenizer', None), 'padding_side', 'right') == 'right' # trimming keeps a row's first tokens
-    if chunk <= 0 or merged is None or not right or not torch.is_tensor(merged.get('attention_mask')): return embed_columns(model, features_list)
+    if chunk <= 0 or not right: return embed_columns(model, features_list) # decided before any merging (the code-proxy loss's default)
+    merged = merge_feature_batches(features_list) if len(features_list) > 1 else features_list[0]
+    if merged is None or not torch.is_tensor(merged.get('attention_mask')): return embed_columns(model, features_list)
     mask = merged['attention_mask']; rows = mask.shape[0]
     lengths = mask.sum(1)
     order = torch.argsort(lengths, stable=True)
