@@ -22,11 +22,11 @@ from .trainset import (LOSSES, DISTANCES, TrainConfig, default_config, check_tra
 log = get_logger('jobsim.finetune')
 
 # %% auto #0
-__all__ = ['log', 'PROXY_SCALE', 'BUDGET_PROBE', 'BUDGET_ROUND', 'TRAINED_MARKER', 'CodeAwareBatchSampler', 'val_scores',
-           'TitleEvaluator', 'embed_by_length', 'LengthGroupedMNRL', 'make_loss', 'code_directions', 'CodeProxyLoss',
-           'world_size', 'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives', 'budget_steps',
-           'linear_schedule', 'StepBudget', 'save_atomic', 'last_checkpoint', 'train_folders', 'extra_training_data',
-           'taxonomy_training_data', 'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
+__all__ = ['log', 'PROXY_SCALE', 'BUDGET_PROBE', 'BUDGET_ROUND', 'BUDGET_FLOOR', 'TRAINED_MARKER', 'CodeAwareBatchSampler',
+           'val_scores', 'TitleEvaluator', 'embed_by_length', 'LengthGroupedMNRL', 'make_loss', 'code_directions',
+           'CodeProxyLoss', 'world_size', 'is_main_process', 'main_process_first', 'training_args', 'RedrawNegatives',
+           'budget_steps', 'linear_schedule', 'StepBudget', 'save_atomic', 'last_checkpoint', 'train_folders',
+           'extra_training_data', 'taxonomy_training_data', 'related_blocks', 'CodeAwareTrainer', 'train', 'train_cli']
 
 # %% ../nbs/04_finetune.ipynb #f104
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -238,6 +238,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 BUDGET_PROBE = 20 # training steps timed before the step count is set
 BUDGET_ROUND = 25 # a shortened run stops at a multiple of this many steps
+BUDGET_FLOOR = 100 # nor under this many steps (or a quarter of the run, when that is fewer)
 
 def budget_steps(max_steps:int, # the run's step count
                  done:int, # steps taken when the count is set
@@ -246,22 +247,24 @@ def budget_steps(max_steps:int, # the run's step count
                  every:int, # steps between validations (one more comes at the last step)
                  left_s:float, # seconds left of the budget
                  reserve:int=0 # later work the budget must hold too, in training steps
-                ) -> int: # `max_steps`, else the largest multiple of `BUDGET_ROUND` that fits, never under a quarter of `max_steps`
+                ) -> int: # `max_steps`, else the largest multiple of `BUDGET_ROUND` that fits, never under `BUDGET_FLOOR` steps or a quarter of `max_steps`, whichever is fewer
     "How many steps a run can take and still end, with `reserve` steps' worth of later work, inside its budget."
-    floor = min(max_steps, max(done + 1, math.ceil(max_steps / 4)))
+    floor = min(max_steps, max(done + 1, min(BUDGET_FLOOR, math.ceil(max_steps / 4))))
     cost = lambda n: (n - done + reserve) * step_s + (n // every - done // every + (n % every != 0)) * eval_s
     for n in [max_steps, *range((max_steps - 1) // BUDGET_ROUND * BUDGET_ROUND, floor - 1, -BUDGET_ROUND)]:
         if cost(n) <= left_s: return n
     return floor
 
 def linear_schedule(optimizer, # the trainer's optimizer
-                    warmup:int, # steps of rising learning rate
-                    end # () -> the step at which the rate reaches 0, read at every step
+                    warmup:int, # steps of rising learning rate, for a run that ends at `planned`
+                    end, # () -> the step at which the rate reaches 0, read at every step
+                    planned:int|None=None # the step count `warmup` was set for: a run whose end moves keeps the same share of warm-up (None: `warmup` steps whatever the end)
                    ) -> LambdaLR:
     "transformers' linear schedule with warm-up, its end read as training goes (a `StepBudget` may move it)."
     def rate(step): # a plain function: LambdaLR keeps no state of it in a checkpoint
         n = end()
-        return float(step) / float(max(1, warmup)) if step < warmup else max(0., float(n - step) / float(max(1, n - warmup)))
+        w = round(warmup * n / planned) if planned else warmup
+        return float(step) / float(max(1, w)) if step < w else max(0., float(n - step) / float(max(1, n - w)))
     return LambdaLR(optimizer, rate)
 
 class StepBudget(TrainerCallback):
@@ -369,7 +372,7 @@ class CodeAwareTrainer(SentenceTransformerTrainer):
     codes, related, budget = None, None, None
     def create_scheduler(self, num_training_steps, optimizer=None):
         if self.budget is None or self.lr_scheduler is not None or self.args.lr_scheduler_type != 'linear': return super().create_scheduler(num_training_steps, optimizer)
-        self.lr_scheduler = linear_schedule(optimizer or self.optimizer, self.args.get_warmup_steps(num_training_steps), lambda: self.state.max_steps or num_training_steps)
+        self.lr_scheduler = linear_schedule(optimizer or self.optimizer, self.args.get_warmup_steps(num_training_steps), lambda: self.state.max_steps or num_training_steps, planned=num_training_steps)
         return self.lr_scheduler
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if self.codes is not None and len(dataset) == len(self.codes):
@@ -477,7 +480,7 @@ from fastcore.script import call_parse, bool_arg, store_true
 @call_parse
 def train_cli(base_model:str=None, # model to start from (default: all-mpnet-base-v2 with CUDA, else the preset's)
               preset:str='fast', # CPU recipe: 'fast' (all-MiniLM-L6-v2) or 'quality' (all-mpnet-base-v2, slower to train and encode)
-              epochs:float=None, # passes over the training titles (replaces the CPU default's budget of 400 steps unless --max-steps is given)
+              epochs:float=None, # passes over the training titles (replaces the CPU default's budget of 1,200 steps unless --max-steps is given)
               batch_size:int=None, # training batch size
               loss:str=None, # 'triplet' or 'mnrl'
               distance:str=None, # triplet distance: 'cosine' or 'euclidean'

@@ -46,7 +46,7 @@ class PipelineConfig:
     epochs:float|None = None # training epochs (default: the device's schedule)
     batch_size:int|None = None # training batch size (default: the device's schedule)
     loss:str|None = None # 'triplet' or 'mnrl' (default: the device's schedule)
-    max_steps:int|None = None # stop training after this many steps (None: the device's schedule, on a CPU a budget of 400 steps; -1: all epochs)
+    max_steps:int|None = None # stop training after this many steps (None: the device's schedule, on a CPU a budget of 1,200 steps; -1: all epochs)
     train_rows:int|None = None # fine-tune on a sample of this many rows
     val_rows:int|None = None # validate during training on this many anchors (None: the whole val split)
     eval_sample:int|None = None # evaluate on this many test seed titles (None: all)
