@@ -129,13 +129,14 @@ def default_base(preset:str='fast') -> str:
 # %% ../nbs/09_pipeline.ipynb #c013
 def stage_inputs(cfg:PipelineConfig) -> dict[str, tuple]:
     "What each stage depends on: the settings it reads and the files it consumes."
+    from jobsim.coder import CODER_SETTINGS # light: the coder's modules import torch only when they embed
     rd = cfg.folder
     splits = tuple(rd/f for f in ('train_ds.csv', 'val_ds.csv', 'test_ds.csv', 'postings_split.csv'))
     return {'split': ({'seed': cfg.seed}, data_path('jittered_titles.csv'), data_path('job_postings.parquet')),
             'train': (asdict(train_config(cfg)), get_device(), *splits),   # the whole recipe: a new default retrains
             'evaluate': ({'eval_sample': cfg.eval_sample, 'seed': cfg.seed, 'base': cfg.base_model or cfg.preset}, *splits[2:], cfg.model_dir),
             'plot': ({'n_seeds': cfg.n_seeds, 'base': cfg.base_model or cfg.preset}, splits[2], cfg.model_dir),
-            'index': ({'base': cfg.base_model or cfg.preset, 'coder': True, 'coder_refs': cfg.coder_refs}, data_path('job_postings.parquet'), *splits, cfg.model_dir)}
+            'index': ({'base': cfg.base_model or cfg.preset, 'coder': CODER_SETTINGS, 'coder_refs': cfg.coder_refs}, data_path('job_postings.parquet'), *splits, cfg.model_dir)}
 
 STAGES: dict[str, Callable] = {'split': stage_split, 'train': stage_train, 'evaluate': stage_evaluate, 'plot': stage_plot, 'index': stage_index}
 
