@@ -18,8 +18,8 @@ from .onet import onet_titles, occupations
 
 # %% auto #0
 __all__ = ['REF_SOURCES', 'SOURCE_ORDER', 'FEATURE_SOURCE', 'REF_COLS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
-           'RERANK_CANDIDATES', 'onet_references', 'reference_titles', 'neighbours', 'vote', 'exact_model', 'Coder',
-           'code_ids', 'coder_votes', 'fit_vote', 'clip_title', 'title_problem', 'title_key']
+           'RERANK_CANDIDATES', 'QUERY_BATCH', 'onet_references', 'reference_titles', 'neighbours', 'vote',
+           'exact_model', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'clip_title', 'title_problem', 'title_key']
 
 # %% ../nbs/07b_vote.ipynb #vt006
 REF_SOURCES = ('seed', 'jitter', 'posting', 'onet') # the order references are stacked in; a saved coder stores a reference's source by its place here
@@ -63,10 +63,25 @@ def _top_columns(S, m:int): # (rows, m) column numbers of each row's m largest v
     if m >= S.shape[1]: return np.broadcast_to(np.arange(S.shape[1]), S.shape).copy()
     return torch.topk(torch.from_numpy(np.ascontiguousarray(S)), m, dim=1, sorted=False).indices.numpy()
 
-def _lexical_scores(R, Q): # (m, n refs) float32 dot products of query rows Q with the sparse reference rows R, each entry summed over the reference's own terms in one order, whatever the other queries
+def _lexical_scores(R, Q, # the sparse reference rows (CSC: no copy) and the query rows
+                    chunk:int=16, # queries per product: a dozen or so share few of the references' terms
+                    threads:int|None=None # chunks computed at once (default: torch's thread count)
+                   ): # (m, n refs) float32 dot products, each entry summed over the reference's terms in ascending order, whatever the other queries
     import scipy.sparse as sp, torch
-    Qt = Q.T.toarray() if sp.issparse(Q) else np.asarray(Q).T # a sparse x dense product: about twice as fast as sparse x sparse with a nearly dense result, and the same sums
-    return torch.from_numpy(np.asarray(sp.csr_matrix(R) @ Qt, np.float32)).T.contiguous().numpy() # rows in order for the blend (torch's transposing copy: ~4x numpy's)
+    from concurrent.futures import ThreadPoolExecutor
+    Rc = R if sp.issparse(R) and R.format == 'csc' else sp.csc_matrix(R)
+    Q = sp.csr_matrix(Q)
+    out = np.empty((Q.shape[0], Rc.shape[0]), np.float32)
+    def part(s): # the chunk's queries times the reference columns of the terms they use: the other columns would only add exact zeros
+        q = Q[s:s+chunk]
+        used = np.unique(q.indices)
+        out[s:s+chunk] = torch.from_numpy(np.asarray(Rc[:, used] @ q[:, used].T.toarray(), np.float32)).T.numpy() # torch's transposing copy: ~4x numpy's
+    starts = range(0, Q.shape[0], chunk)
+    n = min(len(starts), threads or torch.get_num_threads())
+    if n < 2: [part(s) for s in starts]
+    else: # scipy's product releases the GIL: chunks run on all cores
+        with ThreadPoolExecutor(n) as ex: list(ex.map(part, starts))
+    return out
 
 def _exact_dots(Q, R, cols, block:int=64): # (m, c) float64 dot products of each query row Q[i] with the rows R[cols[i]], one row at a time
     out = np.empty(cols.shape, np.float64)
@@ -141,6 +156,7 @@ MAX_TITLE_CHARS = 1000 # longer titles are cut (the model reads only the first f
 POOL = 100 # neighbours fetched per title: the voters plus the ones that fill the list of k codes
 EVIDENCE = 3 # nearest reference titles shown as evidence
 RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer (`07c_rescore`) reorders
+QUERY_BATCH = 32 # titles per batch when the coder embeds them in float64: the fastest size on 2 cores (256: 1.2-1.5x slower), and the same rows at any size
 
 # %% ../nbs/07b_vote.ipynb #vt022
 @lru_cache(maxsize=2)
@@ -176,13 +192,13 @@ class Coder:
     def embed(self, titles, progress=None): # unit rows for titles (fast, for the references: a row's last bits depend on its batch)
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
     def embed_queries(self, titles, progress=None): # unit rows for titles to code: the same rows whatever else is in the batch
-        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, progress=progress)
+        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, QUERY_BATCH, progress)
     @cached_property
     def ref_keys(self) -> np.ndarray: return np.array([normalise_title(t) for t in self.refs.title]) # the references' normalised titles
     @cached_property
     def lexicon(self): # (TF-IDF encoder, reference rows), fitted on first use: the references' normalised titles are its vocabulary
         enc = TfidfEncoder(list(self.ref_keys))
-        return enc, enc.encode(list(self.ref_keys), sparse=True)
+        return enc, enc.encode(list(self.ref_keys), sparse=True).tocsc() # by term: a batch of queries reads only its terms' columns
     def lexical(self, keys, weight:float|None=None): # `neighbours`' lexical term for normalised titles (None at weight 0)
         w = float(self.params.get('lexical_weight', 0) if weight is None else weight)
         if not w: return None
