@@ -78,7 +78,7 @@ def _lexical_scores(R, Q, # the sparse reference rows (CSC: no copy) and the que
         out[s:s+chunk] = torch.from_numpy(np.asarray(Rc[:, used] @ q[:, used].T.toarray(), np.float32)).T.numpy() # torch's transposing copy: ~4x numpy's
     starts = range(0, Q.shape[0], chunk)
     n = min(len(starts), threads or torch.get_num_threads())
-    if n < 2: [part(s) for s in starts]
+    if n < 2: list(map(part, starts)) # one chunk (a title or a few): no pool to start
     else: # scipy's product releases the GIL: chunks run on all cores
         with ThreadPoolExecutor(n) as ex: list(ex.map(part, starts))
     return out
@@ -192,7 +192,7 @@ class Coder:
     def embed(self, titles, progress=None): # unit rows for titles (fast, for the references: a row's last bits depend on its batch)
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
     def embed_queries(self, titles, progress=None): # unit rows for titles to code: the same rows whatever else is in the batch
-        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, QUERY_BATCH, progress)
+        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, batch_size=QUERY_BATCH, progress=progress)
     @cached_property
     def ref_keys(self) -> np.ndarray: return np.array([normalise_title(t) for t in self.refs.title]) # the references' normalised titles
     @cached_property
