@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 from .core import artifact_path, run_folder, get_logger
 from .data import get_posting_split, posting_part, normalise_title
-from .models import main_model
+from .models import main_model, STABLE_BATCH, STABLE_STEP
 from .store import model_fingerprint, data_fingerprint, save_npz, load_npz
 from .search import index_path
 from .calibration import calibrate, fit_calibration, pick_threshold, expected_calibration_error
@@ -206,7 +206,7 @@ def _read_coder(path:Path, fp:dict) -> Coder|None:
     return Coder(name, emb, refs, params, path=path, status='loaded', rescore=rerank_probs)
 
 # %% ../nbs/07d_coder.ipynb #k048
-CODER_SETTINGS = {'version': 8, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS}
+CODER_SETTINGS = {'version': 9, 'rerank': {'candidates': RERANK_CANDIDATES, 'near': RERANK_NEAR, 'features': RERANK_FEATURES, 'l2': RERANK_L2}, 'grid': VOTE_GRID, 'pool': POOL, 'max_title_chars': MAX_TITLE_CHARS, 'query_shapes': (STABLE_BATCH, STABLE_STEP)}
 
 def coder_data_fingerprint(refs:pd.DataFrame, # the references
                            dev:pd.DataFrame, # the dev titles with codes

@@ -5,21 +5,21 @@
 # %% ../nbs/07b_vote.ipynb #vt002
 from __future__ import annotations
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import product
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import run_folder
 from .data import load_seeds, get_splits, get_posting_split, posting_part, normalise_title
-from .models import load_model, encode_titles, TfidfEncoder
+from .models import load_model, encode_titles, encode_stable, TfidfEncoder
 from .calibration import calibrate, spread_confidence
 from .search import valid_text
 from .onet import onet_titles, occupations
 
 # %% auto #0
 __all__ = ['REF_SOURCES', 'SOURCE_ORDER', 'FEATURE_SOURCE', 'REF_COLS', 'VOTE_GRID', 'MAX_TITLE_CHARS', 'POOL', 'EVIDENCE',
-           'RERANK_CANDIDATES', 'QUERY_BATCH', 'onet_references', 'reference_titles', 'neighbours', 'vote',
-           'exact_model', 'Coder', 'code_ids', 'coder_votes', 'fit_vote', 'clip_title', 'title_problem', 'title_key']
+           'RERANK_CANDIDATES', 'onet_references', 'reference_titles', 'neighbours', 'vote', 'Coder', 'code_ids',
+           'coder_votes', 'fit_vote', 'clip_title', 'title_problem', 'title_key']
 
 # %% ../nbs/07b_vote.ipynb #vt006
 REF_SOURCES = ('seed', 'jitter', 'posting', 'onet') # the order references are stacked in; a saved coder stores a reference's source by its place here
@@ -156,16 +156,8 @@ MAX_TITLE_CHARS = 1000 # longer titles are cut (the model reads only the first f
 POOL = 100 # neighbours fetched per title: the voters plus the ones that fill the list of k codes
 EVIDENCE = 3 # nearest reference titles shown as evidence
 RERANK_CANDIDATES = 10 # the vote's first codes that the rescorer (`07c_rescore`) reorders
-QUERY_BATCH = 32 # titles per batch when the coder embeds them in float64: the fastest size on 2 cores (256: 1.2-1.5x slower), and the same rows at any size
 
 # %% ../nbs/07b_vote.ipynb #vt022
-@lru_cache(maxsize=2)
-def exact_model(name:str # model name or folder
-               ): # a float64 copy of `load_model(name)`, kept once per process
-    "The model in float64: its float32-rounded embeddings of a title are the same in any batch (float32 ones differ in the last bits)."
-    import copy
-    return copy.deepcopy(load_model(name)).double()
-
 @dataclass
 class Coder:
     "A title -> O*NET coder: reference titles with codes, their embeddings, and the fitted vote and calibration."
@@ -192,7 +184,7 @@ class Coder:
     def embed(self, titles, progress=None): # unit rows for titles (fast, for the references: a row's last bits depend on its batch)
         return self.encode(list(titles)) if self.encode is not None else encode_titles(load_model(self.model_name), titles, progress=progress)
     def embed_queries(self, titles, progress=None): # unit rows for titles to code: the same rows whatever else is in the batch
-        return self.encode(list(titles)) if self.encode is not None else encode_titles(exact_model(self.model_name), titles, batch_size=QUERY_BATCH, progress=progress)
+        return self.encode(list(titles)) if self.encode is not None else encode_stable(load_model(self.model_name), titles, progress)
     @cached_property
     def ref_keys(self) -> np.ndarray: return np.array([normalise_title(t) for t in self.refs.title]) # the references' normalised titles
     @cached_property
