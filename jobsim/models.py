@@ -186,8 +186,6 @@ def _stable_forward(model, rows:list, length:int, extra:dict): # (len(rows), dim
     with torch.inference_mode(): e = model(feats)['sentence_embedding']
     return torch.nn.functional.normalize(e.float(), p=2, dim=1)[:len(rows)].cpu().numpy()
 
-def _dimension(model): return (model.get_embedding_dimension if hasattr(model, 'get_embedding_dimension') else model.get_sentence_embedding_dimension)()
-
 def encode_stable(model, # a SentenceTransformer
                   titles, # job titles (list, Series or array of str)
                   progress:bool|None=None # show a progress bar (default: for 1,000+ titles)
@@ -198,7 +196,7 @@ def encode_stable(model, # a SentenceTransformer
     if not titles: raise ValueError('no titles to encode')
     model.eval()
     rows, lengths, extra = _token_rows(model, titles)
-    out = np.empty((len(titles), _dimension(model)), np.float32)
+    out = np.empty((len(titles), model.get_embedding_dimension()), np.float32)
     batches = [(L, idx[s:s+STABLE_BATCH]) for L in np.unique(lengths) for idx in [np.flatnonzero(lengths == L)] for s in range(0, len(idx), STABLE_BATCH)]
     for L, idx in tqdm(batches, desc='embedding', disable=not (len(titles) >= 1000 if progress is None else progress)):
         out[idx] = _stable_forward(model, [rows[i] for i in idx], int(L), extra)
